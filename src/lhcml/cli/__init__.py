@@ -1,0 +1,1 @@
+"""The ``lhcml`` command line (typer + rich). Commands live one per module."""

@@ -1,0 +1,60 @@
+"""``lhcml``: the command-line entry point.
+
+Each command is a function in its own module (``lhcml/cli/<command>.py``) registered
+here. Command modules import heavy libraries (torch, acts, pythia8mc) inside the
+function body so ``lhcml --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from lhcml import __version__
+from lhcml.errors import LhcmlError
+
+err_console = Console(stderr=True)
+
+
+class _Group(TyperGroup):
+    """Prints user errors (:class:`LhcmlError`) on one line and exits 2, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LhcmlError as e:
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="lhcml",
+    help="Deep learning on LHC collision data: simulate, reconstruct and evaluate events.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lhcml {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Deep learning on LHC collision data."""
+
+
+# Command registration: one line per command module.

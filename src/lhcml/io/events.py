@@ -1,0 +1,218 @@
+"""Reading and writing events in the TrackML file layout.
+
+One file per table per event, named as in the TrackML challenge:
+``event000000042-hits.parquet`` (lhcml default), ``event000000042-hits.csv`` or
+``.csv.gz`` (TrackML CSV; lhcml's CSV is TrackML's plus extra particle columns).
+``event000000042-meta.json`` holds provenance and is written last, so an event whose meta
+file exists is complete (used by resumable simulation).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from lhcml.data.event import TABLES, Event
+from lhcml.data.validate import conform_table, validate_event
+from lhcml.errors import InputError
+from lhcml.io.atomic import write_atomic, write_json_atomic
+
+Format = Literal["parquet", "csv"]
+
+#: File endings tried when reading, fastest first.
+EXTENSIONS: tuple[str, ...] = (".parquet", ".csv", ".csv.gz")
+_PREFIX_RE = re.compile(r"^event(\d+)$")
+_FILE_RE = re.compile(r"^event(\d+)-(\w+)\.(parquet|csv|csv\.gz|json)$")
+
+
+def event_prefix(directory: str | Path, event_id: int) -> Path:
+    """``directory/event000000042`` for event 42."""
+    return Path(directory) / f"event{event_id:09d}"
+
+
+def trackml_secondary(particle_id: np.ndarray) -> np.ndarray:
+    """Secondary flag encoded in TrackML particle ids (generation bits ``(id >> 24) & 0xFFF``)."""
+    return ((np.asarray(particle_id, dtype=np.int64) >> 24) & 0xFFF) != 0
+
+
+def write_event(event: Event, directory: str | Path, fmt: Format = "parquet") -> list[Path]:
+    """Write every table of ``event`` to ``directory``, each file atomically.
+
+    Args:
+        event: the event; its tables are checked against the schema first.
+        directory: output directory (created if needed).
+        fmt: ``parquet`` (fast, typed) or ``csv`` (TrackML CSV, readable by the
+            TrackML challenge library).
+
+    Returns:
+        The files written, meta file last.
+    """
+    if fmt not in ("parquet", "csv"):
+        raise InputError(f"unknown format '{fmt}': use 'parquet' or 'csv'")
+    prefix = event_prefix(directory, event.event_id)
+    written = []
+    for name, df in event.tables().items():
+        table = pa.Table.from_pandas(conform_table(df, name), preserve_index=False)
+        if fmt == "parquet":
+            target = Path(f"{prefix}-{name}.parquet")
+            write_atomic(target, lambda p, t=table: pq.write_table(t, p))
+        else:
+            target = Path(f"{prefix}-{name}.csv")
+            options = pacsv.WriteOptions(quoting_style="none")
+            write_atomic(target, lambda p, t=table: pacsv.write_csv(t, p, options))
+        written.append(target)
+    meta = {"event_id": event.event_id, "format": fmt, **event.meta}
+    written.append(write_json_atomic(f"{prefix}-meta.json", meta))
+    return written
+
+
+def event_complete(directory: str | Path, event_id: int) -> bool:
+    """Whether an event was completely written by :func:`write_event`."""
+    return Path(f"{event_prefix(directory, event_id)}-meta.json").is_file()
+
+
+def list_events(directory: str | Path) -> list[int]:
+    """Event ids with a hits file in ``directory``, sorted."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("not a directory", path=directory)
+    ids = set()
+    for f in directory.iterdir():
+        m = _FILE_RE.match(f.name)
+        if m and m.group(2) == "hits":
+            ids.add(int(m.group(1)))
+    return sorted(ids)
+
+
+def resolve_prefix(path: str | Path, event_id: int | None = None) -> tuple[Path, int]:
+    """Turn a directory + event id, a prefix or a table file into ``(prefix, event_id)``.
+
+    Accepts ``dir`` with ``event_id`` (or a directory holding exactly one event),
+    ``dir/event000000001``, or ``dir/event000000001-hits.csv.gz``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if event_id is None:
+            ids = list_events(path)
+            if len(ids) != 1:
+                raise InputError(
+                    f"holds {len(ids)} events ({ids[:5]}{'...' if len(ids) > 5 else ''}); "
+                    "pass an event id or a file prefix such as DIR/event000000001",
+                    path=path,
+                )
+            event_id = ids[0]
+        return event_prefix(path, event_id), event_id
+    m = _FILE_RE.match(path.name)
+    if m:
+        return path.with_name(f"event{m.group(1)}"), int(m.group(1))
+    m = _PREFIX_RE.match(path.name)
+    if m:
+        parsed = int(m.group(1))
+        if event_id is not None and event_id != parsed:
+            raise InputError(f"event id {event_id} does not match the prefix", path=path)
+        return path, parsed
+    raise InputError(
+        "expected an event prefix like DIR/event000000001, an event file, or a directory",
+        path=path,
+    )
+
+
+def find_table(prefix: Path, table: str) -> Path | None:
+    """The file holding ``table`` for the event at ``prefix``, if any."""
+    for ext in EXTENSIONS:
+        candidate = Path(f"{prefix}-{table}{ext}")
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read one Parquet or CSV(.gz) table, wrapping parser failures in :class:`InputError`."""
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path, engine="pyarrow")
+        return pd.read_csv(path, engine="pyarrow")
+    except (pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+        raise InputError(f"cannot read: {str(e).splitlines()[0]}", path=path) from e
+
+
+def read_event(
+    path: str | Path,
+    event_id: int | None = None,
+    *,
+    parts: Iterable[str] | None = None,
+) -> Event:
+    """Read one event in the TrackML layout (lhcml Parquet / CSV or TrackML CSV(.gz)).
+
+    Args:
+        path: event prefix (``dir/event000000001``), a file of the event, or a
+            directory (with ``event_id`` unless it holds one event). A directory of ACTS
+            CSV output is also accepted (see :mod:`lhcml.io.acts`).
+        event_id: event number when ``path`` is a directory.
+        parts: tables to read (default: all present); ``hits`` is always read.
+
+    Returns:
+        The validated event. Particles gain ``particle_type`` (0 if absent),
+        ``primary`` (from the TrackML id bits if absent) and ``prod_r``.
+
+    Raises:
+        InputError: missing files or columns, bad values, inconsistent ids.
+    """
+    from lhcml.io import acts  # local: ACTS layout is the fallback
+
+    if acts.is_acts_dir(path, event_id):
+        return acts.read_acts_event(path, event_id, parts=parts)
+    prefix, event_id = resolve_prefix(path, event_id)
+    wanted = set(TABLES if parts is None else parts) | {"hits"}
+    unknown = wanted - set(TABLES)
+    if unknown:
+        raise InputError(f"unknown table(s) {sorted(unknown)}; choose from {list(TABLES)}")
+    files = {name: find_table(prefix, name) for name in TABLES if name in wanted}
+    if files["hits"] is None:
+        raise InputError(
+            f"no hits file ({', '.join(f'-hits{e}' for e in EXTENSIONS)}) for this event",
+            path=prefix,
+        )
+    if parts is not None:
+        absent = [n for n in wanted if files[n] is None]
+        if absent:
+            raise InputError(f"requested table(s) {absent} not found", path=prefix)
+    tables = {
+        name: conform_table(read_table(f), name, f) for name, f in files.items() if f is not None
+    }
+    if "particles" in tables:
+        tables["particles"] = complete_particles(tables["particles"])
+    meta_file = Path(f"{prefix}-meta.json")
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    meta.setdefault("source", str(prefix))
+    event = Event(event_id=event_id, meta=meta, **tables)
+    return validate_event(event, {k: v for k, v in files.items() if v is not None})
+
+
+def complete_particles(particles: pd.DataFrame) -> pd.DataFrame:
+    """Add the derived particle columns a reader may not find (TrackML files lack them)."""
+    out = particles.copy()
+    if "particle_type" not in out.columns:
+        out["particle_type"] = np.zeros(len(out), dtype=np.int32)
+    if "primary" not in out.columns:
+        out["primary"] = ~trackml_secondary(out["particle_id"].to_numpy())
+    if "prod_r" not in out.columns:
+        out["prod_r"] = np.hypot(out["vx"], out["vy"]).astype(np.float32)
+    return out
+
+
+def read_events(
+    directory: str | Path, event_ids: Sequence[int] | None = None, **kwargs: object
+) -> Iterable[Event]:
+    """Yield the events of ``directory`` (all, or ``event_ids``) in order."""
+    for eid in list_events(directory) if event_ids is None else event_ids:
+        yield read_event(directory, eid, **kwargs)  # type: ignore[arg-type]
