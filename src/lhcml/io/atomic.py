@@ -29,7 +29,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
+        tmp_path.replace(target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

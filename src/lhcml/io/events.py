@@ -30,6 +30,8 @@ Format = Literal["parquet", "csv"]
 
 #: File endings tried when reading, fastest first.
 EXTENSIONS: tuple[str, ...] = (".parquet", ".csv", ".csv.gz")
+# Unquoted, as the TrackML challenge files are.
+_CSV_OPTIONS = pacsv.WriteOptions(quoting_style="none")
 _PREFIX_RE = re.compile(r"^event(\d+)$")
 _FILE_RE = re.compile(r"^event(\d+)-(\w+)\.(parquet|csv|csv\.gz|json)$")
 
@@ -67,8 +69,7 @@ def write_event(event: Event, directory: str | Path, fmt: Format = "parquet") ->
             write_atomic(target, lambda p, t=table: pq.write_table(t, p))
         else:
             target = Path(f"{prefix}-{name}.csv")
-            options = pacsv.WriteOptions(quoting_style="none")
-            write_atomic(target, lambda p, t=table: pacsv.write_csv(t, p, options))
+            write_atomic(target, lambda p, t=table: pacsv.write_csv(t, p, _CSV_OPTIONS))
         written.append(target)
     meta = {"event_id": event.event_id, "format": fmt, **event.meta}
     written.append(write_json_atomic(f"{prefix}-meta.json", meta))
