@@ -58,3 +58,6 @@ def _main(
 
 
 # Command registration: one line per command module.
+from lhcml.cli.reconstruct import reconstruct
+
+app.command("reconstruct")(reconstruct)
