@@ -61,3 +61,9 @@ def _main(
 from lhcml.cli.reconstruct import reconstruct
 
 app.command("reconstruct")(reconstruct)
+from lhcml.cli.score import score
+
+app.command("score")(score)
+from lhcml.cli.evaluate import evaluate
+
+app.command("evaluate")(evaluate)

@@ -1,0 +1,133 @@
+"""``lhcml evaluate``: efficiency, fake and duplicate rates and the TrackML score of
+submissions on one or many events, with ``summary.json`` and plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+_SUBMISSIONS_HELP = (
+    "Submission files or directories. In a directory, event<N>-submission.csv or "
+    "event<N>.csv (.csv.gz, .parquet) is event N's; a file named so is event N's; another "
+    "file is the only evaluated event's, or covers several events with an event_id column."
+)
+
+
+def evaluate(
+    events: Annotated[
+        Path,
+        typer.Argument(help="Event directory (all events, or --event-id), or one event prefix."),
+    ],
+    submissions: Annotated[list[Path], typer.Argument(help=_SUBMISSIONS_HELP)],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for summary.json and the plots.")
+    ] = Path("evaluation"),
+    event_id: Annotated[
+        list[int] | None, typer.Option("--event-id", help="Only these events (repeatable).")
+    ] = None,
+    matching: Annotated[
+        str,
+        typer.Option(
+            help="Truth matching: 'atlas' (purity > 0.5), 'double_majority' (> 0.5 both "
+            "ways, as the TrackML score) or 'acts' (>= 0.5 both ways)."
+        ),
+    ] = "double_majority",
+    pt_min: Annotated[float, typer.Option(help="Fiducial particles: minimum pT [GeV].")] = 1.0,
+    pt_max: Annotated[float, typer.Option(help="Fiducial particles: maximum pT [GeV].")] = math.inf,
+    eta_max: Annotated[float, typer.Option(help="Fiducial particles: maximum |eta|.")] = 4.0,
+    min_hits: Annotated[int, typer.Option(help="Fiducial particles: minimum number of hits.")] = 3,
+    primary_only: Annotated[
+        bool,
+        typer.Option("--primary-only/--all", help="Fiducial particles: primaries only, or all."),
+    ] = True,
+    max_prod_r: Annotated[
+        float | None,
+        typer.Option(help="Fiducial particles: maximum production radius [mm]."),
+    ] = None,
+    exclude_electrons: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-electrons/--include-electrons",
+            help="Fiducial particles: drop electrons (|PDG id| = 11).",
+        ),
+    ] = False,
+    track_min_hits: Annotated[
+        int, typer.Option(help="Tracks with fewer hits are ignored in every rate.")
+    ] = 3,
+    interval: Annotated[
+        str, typer.Option(help="Binomial interval (68.27 %): 'clopper-pearson' or 'wilson'.")
+    ] = "clopper-pearson",
+    skip_missing: Annotated[
+        bool,
+        typer.Option("--skip-missing", help="Evaluate only the events that have a submission."),
+    ] = False,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots.")] = True,
+) -> None:
+    """Efficiency, fake and duplicate rates and TrackML score of submissions on EVENTS.
+
+    Rates are binned in pT and eta with 68 % binomial intervals; writes OUT/summary.json
+    and PNG plots and prints a summary table.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from lhcml.errors import ConfigError
+    from lhcml.metrics.evaluate import evaluate_events
+    from lhcml.metrics.stats import INTERVALS
+    from lhcml.metrics.tracking import MATCHINGS, FiducialSelection, TrackSelection
+
+    if matching not in MATCHINGS:
+        raise ConfigError(f"--matching: unknown '{matching}'; choose from {list(MATCHINGS)}")
+    if interval not in INTERVALS:
+        raise ConfigError(f"--interval: unknown '{interval}'; choose from {list(INTERVALS)}")
+    if pt_min > pt_max:
+        raise ConfigError(f"--pt-min ({pt_min}) is above --pt-max ({pt_max})")
+    fiducial = FiducialSelection(
+        pt_min=pt_min,
+        pt_max=pt_max,
+        abs_eta_max=eta_max,
+        min_hits=min_hits,
+        primary_only=primary_only,
+        max_prod_r=max_prod_r,
+        exclude_electrons=exclude_electrons,
+    )
+    result = evaluate_events(
+        events,
+        submissions,
+        out_dir=out,
+        event_ids=event_id,
+        matching=matching,  # type: ignore[arg-type]
+        fiducial=fiducial,
+        track_selection=TrackSelection(min_hits=track_min_hits),
+        interval=interval,  # type: ignore[arg-type]
+        skip_missing=skip_missing,
+        plots=plots,
+    )
+    perf = result.performance
+    table = Table(title=f"{len(result.events)} event(s), {perf.matching} matching")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("68% interval", justify="right")
+    table.add_column("k / n", justify="right")
+    for name, ratio in (
+        ("efficiency", perf.efficiency),
+        ("fake rate", perf.fake_rate),
+        ("duplicate rate", perf.duplicate_rate),
+    ):
+        if ratio.n:
+            table.add_row(
+                name,
+                f"{ratio.value:.4f}",
+                f"[{ratio.low:.4f}, {ratio.high:.4f}]",
+                f"{ratio.k} / {ratio.n}",
+            )
+        else:
+            table.add_row(name, "-", "-", "0 / 0")
+    std = "" if math.isnan(result.score_std) else f" +- {result.score_std:.4f} (std)"
+    table.add_row("TrackML score", f"{result.score_mean:.4f}", std, "")
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {len(result.files)} file(s) to [bold]{out}[/]", highlight=False)
