@@ -62,6 +62,10 @@ def read_submission(path: str | Path, event_id: int | None = None) -> pd.DataFra
             events in the file and no ``event_id`` chosen, duplicate hit ids.
     """
     path = Path(path)
+    return select_event(_read_table(path), path, event_id)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError("submission file not found", path=path)
     try:
@@ -70,6 +74,11 @@ def read_submission(path: str | Path, event_id: int | None = None) -> pd.DataFra
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InputError(f"cannot read submission: {first}", path=path) from e
     df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def select_event(df: pd.DataFrame, path: Path | None, event_id: int | None) -> pd.DataFrame:
+    """The rows of ``event_id`` (if the table has an ``event_id`` column), checked."""
     if "event_id" in df.columns:
         ids = pd.unique(df["event_id"])
         if event_id is not None:
@@ -308,6 +317,7 @@ def evaluate_events(
 
     per_event: list[TrackingPerformance] = []
     results: list[EventResult] = []
+    tables: dict[Path, pd.DataFrame] = {}  # a multi-event (Kaggle) file is read once
     for event in stream:
         if event.event_id not in mapping:
             continue
@@ -319,7 +329,12 @@ def evaluate_events(
             sub = check_submission(source)
         else:
             path = Path(source)
-            sub = read_submission(path, event.event_id)
+            table = tables.get(path)
+            if table is None:
+                table = _read_table(path)
+                if "event_id" in table.columns:
+                    tables[path] = table
+            sub = select_event(table, path, event.event_id)
         score = score_event(event.truth, sub, path=path, negative_unassigned=True)
         per_event.append(
             tracking_performance(

@@ -99,7 +99,7 @@ def plot_ratios(
         if title:
             ax.set_title(title, loc="left", fontsize="medium")
         if any(r.n.any() for _, r in curves):
-            ax.legend(loc="lower right")
+            ax.legend(loc="best")
         return save_png(fig, path)
 
 

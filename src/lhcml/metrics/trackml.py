@@ -12,9 +12,11 @@ same numbers; the definitions are spelled out below so nobody has to read the or
   ``pt = hypot(px, py)``: 0 below 0.05 GeV, 0.2 on [0.05, 0.5] GeV, rising linearly to
   1.0 at 3 GeV, 1.0 above (``numpy.interp(pt, [0.05, 0.5, 3], [0.2, 0.2, 1], left=0,
   right=1)``).
-- ``nhits``: the particle's number of hits in ``truth``. Particles with fewer than 4
-  hits, noise (``particle_id == 0``) and hits whose particle is not in ``particles`` weigh
-  0. Tracks longer than 20 hits use the 20-hit row.
+- ``nhits``: the particle's number of hits in ``truth`` (the library's first version
+  counts them so; later versions read ``particles.nhits``, the same number for a
+  consistent event, but not for a truth table cut to a subset of the hits). Particles
+  with fewer than 4 hits, noise (``particle_id == 0``) and hits whose particle is not in
+  ``particles`` weigh 0. Tracks longer than 20 hits use the 20-hit row.
 - ``ihit``: the hit's order along the track, 0-based, ranking the particle's hits by
   ``|tz - vz|`` (the hit's true z distance to the particle's production vertex, *not*
   the 3-D distance). Ties get pandas' ``rank()`` default (the average rank) truncated to
