@@ -9,8 +9,10 @@ file exists is complete (used by resumable simulation).
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -142,8 +144,26 @@ def read_table(path: Path) -> pd.DataFrame:
         if path.suffix == ".parquet":
             return pd.read_parquet(path, engine="pyarrow")
         return pd.read_csv(path, engine="pyarrow")
-    except (pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
-        raise InputError(f"cannot read: {str(e).splitlines()[0]}", path=path) from e
+    except (
+        pa.ArrowException,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        OSError,
+        # A truncated or corrupt .gz surfaces from Python's gzip module as these.
+        EOFError,
+        zlib.error,
+        UnicodeDecodeError,
+    ) as e:
+        raise InputError(read_failure(e), path=path) from e
+
+
+def read_failure(e: BaseException) -> str:
+    """One-line description of why a file could not be read."""
+    kind = "zlib.error" if isinstance(e, zlib.error) else type(e).__name__
+    first = str(e).splitlines()[0] if str(e) else kind
+    if isinstance(e, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return f"corrupt or truncated gzip file ({kind}): {first}"
+    return f"cannot read ({kind}): {first}"
 
 
 def read_event(
@@ -192,11 +212,27 @@ def read_event(
     }
     if "particles" in tables:
         tables["particles"] = complete_particles(tables["particles"])
-    meta_file = Path(f"{prefix}-meta.json")
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    meta = read_meta(Path(f"{prefix}-meta.json"))
     meta.setdefault("source", str(prefix))
     event = Event(event_id=event_id, meta=meta, **tables)
     return validate_event(event, {k: v for k, v in files.items() if v is not None})
+
+
+def read_meta(meta_file: Path) -> dict:
+    """The event's provenance (``{}`` if there is no meta file).
+
+    Raises:
+        InputError: the file is not a JSON object.
+    """
+    if not meta_file.is_file():
+        return {}
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"not valid JSON: {e}", path=meta_file) from e
+    if not isinstance(meta, dict):
+        raise InputError(f"expected a JSON object, found {type(meta).__name__}", path=meta_file)
+    return meta
 
 
 def complete_particles(particles: pd.DataFrame) -> pd.DataFrame:
