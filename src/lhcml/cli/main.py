@@ -67,3 +67,6 @@ app.command("score")(score)
 from lhcml.cli.evaluate import evaluate
 
 app.command("evaluate")(evaluate)
+from lhcml.cli.inspect import inspect
+
+app.command("inspect")(inspect)
