@@ -27,3 +27,14 @@ def test_json_atomic_roundtrip_numpy(tmp_path: Path) -> None:
 
     out = write_json_atomic(tmp_path / "sub" / "a.json", {"x": np.float32(0.5), "n": np.int64(3)})
     assert json.loads(out.read_text()) == {"x": 0.5, "n": 3}
+
+
+def test_atomic_files_get_umask_permissions(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        out = write_atomic(tmp_path / "f.txt", lambda p: p.write_text("x"))
+    finally:
+        os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o644
