@@ -125,6 +125,8 @@ def summary_table(summary: dict[str, Any]) -> Any:
         )
 
     fid = summary["fiducial"]
+    eff_label = f"efficiency ({summary['matching']}; pT > {fid['pt_min']:g} GeV, |eta| < "
+    eff_label += f"{fid['abs_eta_max']:g})"
     table = Table(title="lhcml demo", show_header=True, header_style="bold")
     table.add_column("quantity")
     table.add_column("value", justify="right")
@@ -141,11 +143,7 @@ def summary_table(summary: dict[str, Any]) -> Any:
         ("reconstruction time / event", f"{summary['reconstruction_seconds_per_event']:.2f} s"),
         ("tracks / event", f"{summary['tracks_per_event']:.0f}"),
         ("TrackML score", f"{summary['trackml_score']:.3f}"),
-        (
-            f"efficiency ({summary['matching']}; pT > {fid['pt_min']:g} GeV, "
-            f"|eta| < {fid['abs_eta_max']:g})",
-            rate(summary["efficiency"]),
-        ),
+        (eff_label, rate(summary["efficiency"])),
         ("fake rate", rate(summary["fake_rate"])),
         ("duplicate rate", rate(summary["duplicate_rate"])),
     ]
