@@ -1,0 +1,158 @@
+"""Writing, reading back, resuming, TrackML CSV, the CLI and option validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from lhcml.cli.main import app
+from lhcml.data.event import Event
+from lhcml.errors import ConfigError, LhcmlError
+from lhcml.io import event_complete, event_prefix, read_event, write_event
+from lhcml.simulation import ParticleGunConfig, SimulationConfig, simulate_events
+from lhcml.simulation.assemble import decode_particle_id, encode_particle_id
+
+runner = CliRunner()
+TRACKML_COLUMNS = {
+    "hits": ["hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id"],
+    "truth": ["hit_id", "particle_id", "tx", "ty", "tz", "tpx", "tpy", "tpz", "weight"],
+    "particles": ["particle_id", "vx", "vy", "vz", "px", "py", "pz", "q", "nhits"],
+}
+SMALL_GUN = SimulationConfig(
+    process="gun", seed=5, gun=ParticleGunConfig(multiplicity=3, eta_min=-2.0, eta_max=2.0)
+)
+
+
+def _assert_same(a: Event, b: Event) -> None:
+    for name in ("hits", "truth", "particles", "spacepoints"):
+        pd.testing.assert_frame_equal(
+            getattr(a, name).reset_index(drop=True),
+            getattr(b, name).reset_index(drop=True),
+            check_dtype=False,
+        )
+
+
+def test_write_and_read_back(gun_events: list[Event], tmp_path: Path) -> None:
+    event = gun_events[0]
+    write_event(event, tmp_path)
+    back = read_event(tmp_path, event.event_id)
+    _assert_same(event, back)
+    assert back.meta["process"] == "gun"
+    assert SimulationConfig.from_dict(back.meta["config"]).validate() is not None
+
+
+def test_csv_is_trackml(gun_events: list[Event], tmp_path: Path) -> None:
+    """CSV output reads with plain pandas, as the TrackML library's load_event does."""
+    event = gun_events[1]
+    write_event(event, tmp_path, "csv")
+    prefix = event_prefix(tmp_path, event.event_id)
+    for table, columns in TRACKML_COLUMNS.items():
+        df = pd.read_csv(f"{prefix}-{table}.csv")
+        assert list(df.columns[: len(columns)]) == columns
+        assert len(df) == len(getattr(event, table))
+    particles = pd.read_csv(f"{prefix}-particles.csv")
+    assert {"particle_type", "primary", "prod_r", "subevent"} <= set(particles.columns)
+    _assert_same(event, read_event(prefix))
+
+
+def test_simulate_events_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "ev"
+    first = simulate_events(SMALL_GUN, out, events=3, first_event=10)
+    assert first.written == [10, 11, 12] and first.skipped == []
+    assert all(event_complete(out, e) for e in (10, 11, 12))
+    assert set(first.stage_seconds) >= {"generation", "fatras", "digitization", "writing"}
+    ref = read_event(out, 11)
+    # An interrupted run leaves finished events; remove one as if it never finished.
+    Path(f"{event_prefix(out, 11)}-meta.json").unlink()
+    seen: list[int] = []
+    again = simulate_events(SMALL_GUN, out, events=4, first_event=10, on_event=seen.append)
+    assert again.skipped == [10, 12]
+    assert again.written == [11, 13] and sorted(seen) == [11, 13]
+    _assert_same(ref, read_event(out, 11))  # the same event, bit for bit
+
+
+def test_cli_gun_csv_and_resume(tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    args = ["simulate", "--out", str(out), "--events", "2", "--process", "gun"]
+    args += ["--gun-multiplicity", "2", "--gun-pdg", "211", "--seed", "3", "--format", "csv"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 event(s)" in result.output
+    hits = pd.read_csv(out / "event000000001-hits.csv")
+    assert len(hits) > 0
+    meta = json.loads((out / "event000000001-meta.json").read_text())
+    assert meta["config"]["gun"]["pdg"] == 211 and meta["format"] == "csv"
+    result = runner.invoke(app, [*args[:4], "3", *args[5:]])
+    assert result.exit_code == 0, result.output
+    assert "skipped 2 event(s)" in result.output
+    assert "wrote 1 event(s)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--mu", "-1"], "--mu"),
+        (["--process", "higgs"], "--process"),
+        (["--gun-pt-min", "5", "--gun-pt-max", "1"], "--gun-pt-min"),
+        (["--pmin", "-0.1"], "--pmin"),
+        (["--noise", "-1"], "--noise"),
+        (["--events", "-2"], "--events"),
+        (["--format", "root"], "--format"),
+        (["--jobs", "0"], "--jobs"),
+    ],
+)
+def test_cli_rejects_bad_options(tmp_path: Path, options: list[str], message: str) -> None:
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), *options])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_config_validation_and_round_trip() -> None:
+    cfg = SimulationConfig(process="minbias", mu=50.0, seed=9)
+    assert SimulationConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ConfigError, match="--gun-multiplicity"):
+        dataclasses.replace(SMALL_GUN, gun=ParticleGunConfig(multiplicity=0)).validate()
+    with pytest.raises(ConfigError, match="--gun-eta-min"):
+        dataclasses.replace(SMALL_GUN, gun=ParticleGunConfig(eta_min=3, eta_max=2)).validate()
+    with pytest.raises(ConfigError, match="unknown key"):
+        SimulationConfig.from_dict({"mu": 1, "colour": "red"})
+    with pytest.raises(ConfigError, match="--noise-volumes"):
+        dataclasses.replace(
+            SMALL_GUN, detector=dataclasses.replace(SMALL_GUN.detector, noise_volumes=(3,))
+        ).validate()
+
+
+def test_particle_id_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    fields = {
+        "vertex_primary": rng.integers(1, 2047, 100),
+        "particle": rng.integers(0, 1 << 16, 100),
+        "generation": rng.integers(0, 4096, 100),
+        "sub_particle": rng.integers(0, 4096, 100),
+        "vertex_secondary": rng.integers(0, 4096, 100),
+    }
+    pid = encode_particle_id(*fields.values())
+    assert (pid > 0).all()
+    back = decode_particle_id(pid)
+    for k, v in fields.items():
+        assert np.array_equal(back[k], v)
+    # TrackML convention: non-zero generation bits mark secondaries.
+    assert np.array_equal(((pid >> 24) & 0xFFF) != 0, fields["generation"] != 0)
+    with pytest.raises(LhcmlError, match="vertex primary"):
+        encode_particle_id(np.array([2048]), np.array([1]), 0, 0, 0)
+
+
+def test_parallel_equals_serial(tmp_path: Path) -> None:
+    """-j 2 writes the same events as one process."""
+    serial = simulate_events(SMALL_GUN, tmp_path / "serial", events=4)
+    parallel = simulate_events(SMALL_GUN, tmp_path / "parallel", events=4, jobs=2, chunk_size=1)
+    assert serial.written == parallel.written == [0, 1, 2, 3]
+    for e in range(4):
+        _assert_same(read_event(tmp_path / "serial", e), read_event(tmp_path / "parallel", e))
