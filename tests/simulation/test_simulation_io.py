@@ -156,3 +156,23 @@ def test_parallel_equals_serial(tmp_path: Path) -> None:
     assert serial.written == parallel.written == [0, 1, 2, 3]
     for e in range(4):
         _assert_same(read_event(tmp_path / "serial", e), read_event(tmp_path / "parallel", e))
+
+
+def test_dask_cluster_equals_serial(tmp_path: Path) -> None:
+    """Chunks mapped onto dask.distributed workers give the same events."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        seen: list[int] = []
+        summary = simulate_events(
+            SMALL_GUN,
+            tmp_path / "dask",
+            events=3,
+            dask_scheduler=cluster.scheduler_address,
+            on_event=seen.append,
+        )
+    assert summary.written == [0, 1, 2] and sorted(seen) == [0, 1, 2]
+    simulate_events(SMALL_GUN, tmp_path / "serial", events=3)
+    for e in range(3):
+        _assert_same(read_event(tmp_path / "dask", e), read_event(tmp_path / "serial", e))

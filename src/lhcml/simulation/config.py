@@ -27,7 +27,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 #: Smearing digitization: pixel 50x50 um, short strips 80 um x 1.2 mm, long strips
 #: 120 um x 10.8 mm, Gaussian sigma = pitch / sqrt(12).
 DEFAULT_DIGI_CONFIG = CONFIG_DIR / "generic-digi-smearing.json"
-#: Pixel (volume, layer) pairs that get space points (every pixel layer).
+#: Pixel (volume, layer) pairs that get space points (ACTS' Generic seeding selection).
 DEFAULT_SPACEPOINT_SELECTION = CONFIG_DIR / "generic-pixel-spacepoints.json"
 
 
@@ -91,8 +91,13 @@ class DetectorConfig:
         pmin_gev: Fatras drops particles below this momentum (ACTS' own default is 0.5).
         bfield_t: constant solenoid field along z [T].
         interactions: multiple scattering, energy loss, photon conversion in Fatras.
-        digi_config: smearing digitization JSON (default: the packaged one).
-        spacepoint_selection: JSON list of pixel (volume, layer) pairs for space points.
+        digi_config: smearing digitization JSON; None: the packaged
+            ``configs/generic-digi-smearing.json`` (pixel 50x50 um, short strips
+            80 um x 1.2 mm, long strips 120 um x 10.8 mm, Gaussian sigma = pitch/sqrt(12)).
+        spacepoint_selection: JSON list of pixel (volume, layer) pairs that get space
+            points; None: the packaged ``configs/generic-pixel-spacepoints.json``, the
+            ACTS Generic seeding selection (barrel 8: layers 2-8; endcaps 7: 8-14 and
+            9: 2-8, the disks nearest the barrel).
         noise_fraction: random noise hits as a fraction of the signal hits.
         noise_count: a fixed number of noise hits per event (added to the fraction).
         noise_volumes: volumes that receive noise; each noise hit lands on a module
@@ -103,11 +108,25 @@ class DetectorConfig:
     pmin_gev: float = 0.1
     bfield_t: float = 2.0
     interactions: bool = True
-    digi_config: Path = DEFAULT_DIGI_CONFIG
-    spacepoint_selection: Path = DEFAULT_SPACEPOINT_SELECTION
+    digi_config: Path | None = None
+    spacepoint_selection: Path | None = None
     noise_fraction: float = 0.0
     noise_count: int = 0
     noise_volumes: tuple[int, ...] = ALL_VOLUMES
+
+    @property
+    def digi_config_path(self) -> Path:
+        """The digitization config in use."""
+        return Path(self.digi_config) if self.digi_config else DEFAULT_DIGI_CONFIG
+
+    @property
+    def spacepoint_selection_path(self) -> Path:
+        """The space-point selection in use."""
+        return (
+            Path(self.spacepoint_selection)
+            if self.spacepoint_selection
+            else DEFAULT_SPACEPOINT_SELECTION
+        )
 
 
 @dataclass(frozen=True)
@@ -182,7 +201,7 @@ class SimulationConfig:
                 f"choose from {list(ALL_VOLUMES)}"
             )
         for name in ("digi_config", "spacepoint_selection"):
-            path = Path(getattr(d, name))
+            path = getattr(d, f"{name}_path")
             if not path.is_file():
                 raise ConfigError(f"detector.{name}: file not found: {path}")
         return self

@@ -127,11 +127,13 @@ class DetectorSimulation:
         self.tracking_geometry = self.detector.trackingGeometry()
         u = acts.UnitConstants
         self.field = acts.ConstantBField(acts.Vector3(0, 0, det.bfield_t * u.T))
-        self.digi_config = acts.examples.json.readDigiConfigFromJson(str(det.digi_config))
-        self.sp_selection = acts.examples.json.readJsonGeometryList(str(det.spacepoint_selection))
+        self.digi_config = acts.examples.json.readDigiConfigFromJson(str(det.digi_config_path))
+        self.sp_selection = acts.examples.json.readJsonGeometryList(
+            str(det.spacepoint_selection_path)
+        )
         self.sp_layers = {
             (int(e["volume"]), int(e["layer"]))
-            for e in json.loads(det.spacepoint_selection.read_text())
+            for e in json.loads(det.spacepoint_selection_path.read_text())
         }
         self.surface_map = self.tracking_geometry.geoIdSurfaceMap()
         world = list(self.tracking_geometry.highestTrackingVolume.volumeBounds.values())
