@@ -164,7 +164,9 @@ def collect(
     meas = np.column_stack([flat(ht, "x"), flat(ht, "y"), flat(ht, "z")])
     volume = flat(ht, "volume_id").astype(np.int32)
     layer = flat(ht, "layer_id").astype(np.int32)
-    meas_rows = measurement_rows(d["measurement_simhits"], len(d["measurements"]))
+    meas_rows = measurement_rows(
+        d["measurement_simhits"], len(d["measurements"]), len(d["simhits"])
+    )
     sp = d["spacepoints"]
     sp_xyz = np.column_stack([np.asarray(sp.x), np.asarray(sp.y), np.asarray(sp.z)])
     sp_meas = spacepoint_measurements(
@@ -259,15 +261,17 @@ def _read_barcodes(particles: Iterable[Any], count: int) -> np.ndarray:
     ).reshape(-1, 5)
 
 
-def measurement_rows(measurement_simhits: Any, n_measurements: int) -> np.ndarray:
+def measurement_rows(measurement_simhits: Any, n_measurements: int, n_simhits: int) -> np.ndarray:
     """First sim-hit row of each measurement, in measurement order.
 
-    Usually one measurement per sim hit, but hits closer than a pitch on one module
-    (the two tracks of a photon conversion, say) are merged into one measurement, and
-    the merged sim hits need not be adjacent; so the measurement-to-sim-hit map is
-    read (one tight loop, ~0.35 us per entry).
+    Without merging, digitization makes one measurement per sim hit, in sim-hit order:
+    then the rows are simply ``0..n-1``. With merging (``DetectorConfig.merge_hits``),
+    hits closer than a pitch on one module share a measurement and need not be adjacent,
+    so the measurement-to-sim-hit map is read (one tight loop, ~0.35 us per entry).
     """
     n = len(measurement_simhits)
+    if n_measurements == n_simhits == n:
+        return np.arange(n, dtype=np.int64)
     pairs = np.fromiter(
         itertools.chain.from_iterable(measurement_simhits), dtype=np.int64, count=2 * n
     ).reshape(n, 2)

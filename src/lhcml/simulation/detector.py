@@ -277,6 +277,7 @@ class DetectorSimulation:
             outputMeasurementSimHitsMap="measurement_simhits_map",
             outputParticleMeasurementsMap="particle_measurements_map",
             outputSimHitMeasurementsMap="simhit_measurements_map",
+            doMerge=det.merge_hits,
         )
         add(ae.DigitizationAlgorithm(digi_cfg, level))
         add(
