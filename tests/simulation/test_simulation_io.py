@@ -19,6 +19,16 @@ from lhcml.simulation import ParticleGunConfig, SimulationConfig, simulate_event
 from lhcml.simulation.assemble import decode_particle_id, encode_particle_id
 
 runner = CliRunner()
+#: Column dtypes with which the TrackML library's ``load_event`` reads each file
+#: (``trackml/dataset.py``: ``pandas.read_csv(f, header=0, index_col=False, dtype=...)``).
+TRACKML_DTYPES = {
+    "hits": {"hit_id": "i4", "x": "f4", "y": "f4", "z": "f4"}
+    | {"volume_id": "i4", "layer_id": "i4", "module_id": "i4"},
+    "particles": {"particle_id": "i8", "particle_type": "i4", "vx": "f4", "vy": "f4"}
+    | {"vz": "f4", "px": "f4", "py": "f4", "pz": "f4", "q": "i4", "nhits": "i4"},
+    "truth": {"hit_id": "i4", "particle_id": "i8", "tx": "f4", "ty": "f4", "tz": "f4"}
+    | {"tpx": "f4", "tpy": "f4", "tpz": "f4", "weight": "f4"},
+}
 TRACKML_COLUMNS = {
     "hits": ["hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id"],
     "truth": ["hit_id", "particle_id", "tx", "ty", "tz", "tpx", "tpy", "tpz", "weight"],
@@ -48,16 +58,21 @@ def test_write_and_read_back(gun_events: list[Event], tmp_path: Path) -> None:
 
 
 def test_csv_is_trackml(gun_events: list[Event], tmp_path: Path) -> None:
-    """CSV output reads with plain pandas, as the TrackML library's load_event does."""
+    """CSV output reads as the TrackML library's load_event reads it."""
     event = gun_events[1]
     write_event(event, tmp_path, "csv")
     prefix = event_prefix(tmp_path, event.event_id)
     for table, columns in TRACKML_COLUMNS.items():
-        df = pd.read_csv(f"{prefix}-{table}.csv")
+        (path,) = tmp_path.glob(f"{prefix.name}-{table}.csv*")  # load_event's pattern
+        df = pd.read_csv(path, header=0, index_col=False, dtype=TRACKML_DTYPES[table])
         assert list(df.columns[: len(columns)]) == columns
         assert len(df) == len(getattr(event, table))
+        original = getattr(event, table)
+        for col in columns:
+            assert np.allclose(df[col], original[col], rtol=1e-6), (table, col)
     particles = pd.read_csv(f"{prefix}-particles.csv")
     assert {"particle_type", "primary", "prod_r", "subevent"} <= set(particles.columns)
+    assert particles["primary"].dtype == bool
     _assert_same(event, read_event(prefix))
 
 

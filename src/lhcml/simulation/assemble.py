@@ -106,7 +106,7 @@ def assemble_event(
     is_gen_row = (generation == 0) & (sub == 0)
 
     # --- hits: one per measurement; its truth is the measurement's first sim hit
-    # (hits closer than a pitch merge into one measurement, as in real sensors).
+    # (with DetectorConfig.merge_hits, close sim hits can share one measurement).
     hit_rows = raw.meas_rows
     prow = raw.hit_particle_row[hit_rows]
     if np.any(prow >= len(sim_pid)):
@@ -218,7 +218,7 @@ def assemble_event(
             "weight": np.zeros(n_sig + n_noise, dtype=np.float32),
         }
     )
-    truth["weight"] = score_weights(hits, truth, particles)
+    truth["weight"] = score_weights(truth, particles)
 
     # --- space points: measurement index -> hit_id
     spacepoints = pd.DataFrame(
@@ -240,7 +240,7 @@ def assemble_event(
     )
 
 
-def score_weights(hits: pd.DataFrame, truth: pd.DataFrame, particles: pd.DataFrame) -> np.ndarray:
+def score_weights(truth: pd.DataFrame, particles: pd.DataFrame) -> np.ndarray:
     """TrackML score weight of each truth row (sums to 1 over the event).
 
     The rule lives in :func:`lhcml.metrics.trackml.hit_weights` (the challenge's own
@@ -248,7 +248,6 @@ def score_weights(hits: pd.DataFrame, truth: pd.DataFrame, particles: pd.DataFra
     """
     from lhcml.metrics.trackml import hit_weights
 
-    del hits  # the rule needs only truth (tz) and particles (vz, px, py)
     return np.asarray(hit_weights(truth, particles), dtype=np.float32)
 
 

@@ -144,8 +144,8 @@ class SimulationConfig:
     Attributes:
         process: ``ttbar`` (Pythia ttbar hard scatter), ``minbias`` (a min-bias
             interaction as hard scatter) or ``gun`` (particle gun).
-        mu: mean number of pile-up interactions; each event draws Poisson(mu) min-bias
-            interactions (also with the gun).
+        mu: mean number of pile-up interactions, 0 to 1000; each event draws
+            Poisson(mu) min-bias interactions (also with the gun).
         seed: global seed.
         vertex_sigma_xy: Gaussian beam-spot width in x and y [mm] (12.5 um).
         vertex_sigma_z: Gaussian beam-spot length in z [mm].
@@ -162,11 +162,6 @@ class SimulationConfig:
     pythia: PythiaConfig = field(default_factory=PythiaConfig)
     gun: ParticleGunConfig = field(default_factory=ParticleGunConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
-
-    @property
-    def needs_pythia(self) -> bool:
-        """Whether any sub-event comes from Pythia."""
-        return self.process != "gun" or self.mu > 0
 
     def validate(self) -> SimulationConfig:
         """Check every value; return ``self`` or raise :class:`ConfigError`."""
@@ -188,8 +183,13 @@ class SimulationConfig:
         g = self.gun
         if g.pdg == 0:
             raise ConfigError("--gun-pdg: must be a non-zero PDG id")
-        if not 1 <= g.multiplicity <= 100_000:
-            raise ConfigError(f"--gun-multiplicity: must be in [1, 100000], got {g.multiplicity}")
+        if self.process == "gun":
+            from lhcml.simulation.generators import species
+
+            species(g.pdg)  # unknown ids raise ConfigError naming --gun-pdg
+        # The particle number has 16 bits in the particle id.
+        if not 1 <= g.multiplicity <= 65_535:
+            raise ConfigError(f"--gun-multiplicity: must be in [1, 65535], got {g.multiplicity}")
         _ordered("--gun-pt-min", "--gun-pt-max", g.pt_min, g.pt_max, low=0.0, low_open=True)
         _ordered("--gun-eta-min", "--gun-eta-max", g.eta_min, g.eta_max, low=-10.0, high=10.0)
         _ordered("--gun-phi-min", "--gun-phi-max", g.phi_min, g.phi_max, low=-10.0, high=10.0)
@@ -277,6 +277,7 @@ def _ordered(
         if not math.isfinite(value):
             raise ConfigError(f"{option}: must be finite, got {value}")
         if (value <= low if low_open else value < low) or value > high:
-            raise ConfigError(f"{option}: must be in [{low:g}, {high:g}], got {value}")
+            bracket = "(" if low_open else "["
+            raise ConfigError(f"{option}: must be in {bracket}{low:g}, {high:g}], got {value}")
     if lo > hi:
         raise ConfigError(f"{opt_min} ({lo:g}) must not exceed {opt_max} ({hi:g})")

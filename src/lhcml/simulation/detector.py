@@ -3,21 +3,30 @@
 Data flow inside one ACTS ``Sequencer`` run (single-threaded: Pythia is not
 thread-safe), all in process, without temporary files:
 
-1. ``_GeneratorReader`` (a Python ``IReader``) asks the generator for the event's
-   particles and puts them on the whiteboard as an Arrow table (zero-copy from numpy).
+1. ``GeneratorReader`` (a Python ``IReader``, :mod:`lhcml.simulation._acts_elements`)
+   asks the generator for the event's particles and puts those Fatras can use on the
+   whiteboard as an Arrow table (one-row list columns, built from numpy).
 2. ``ColliderMLRelease1InputConverter`` turns that table into a ``SimParticleContainer``
-   in C++ (barcode: vertexPrimary = sub-event + 1, particle = row number, generation 0
-   for primaries and 1 for displaced generator decays) - no per-particle Python.
-3. ``FatrasSimulation`` -> sim hits and simulated particles (+ Fatras secondaries).
+   in C++ - no per-particle Python. Barcodes: vertex primary = sub-event + 1, particle
+   = table row, generation 0 (Fatras refuses anything else; displaced generator decays
+   are marked in the lhcml particle id instead, see :mod:`lhcml.simulation.assemble`).
+3. ``FatrasSimulation`` -> sim hits and simulated particles (+ Fatras secondaries);
+   Fatras returns the input particles with ``p >= pMin`` and the secondaries.
 4. ``DigitizationAlgorithm`` (Gaussian smearing, the packaged JSON) -> measurements.
 5. ``SpacePointMaker`` -> pixel space points of the selected (volume, layer) pairs.
 6. ``ArrowSimHitOutputConverter`` / ``ArrowParticleOutputConverter`` -> columnar Arrow
    tables of hits (measured and true position, geometry id, particle row) and
    particles, read in Python zero-copy.
-7. ``_Collector`` (a Python ``IAlgorithm``) adds what the Arrow tables lack - the true
-   momentum at each hit and the particles' barcodes - with one tight loop each, then
-   hands a :class:`RawEvent` to the caller, which assembles and writes the event while
-   the sequencer is still running (finished events survive an interruption).
+7. ``Collector`` (a Python ``IAlgorithm``) adds what the Arrow tables lack - the true
+   momentum at each hit (buffer-protocol loop, ~0.8 us per hit) and the barcodes of the
+   Fatras secondaries - then hands a :class:`RawEvent` to the caller, which assembles
+   and writes the event while the sequencer is still running (finished events survive
+   an interruption).
+
+Measured alternatives (mu=200, ~125k sim hits): ACTS' CSV writers into a temporary
+directory and reading back cost ~0.45 s more per event; building ``SimParticle``
+objects in Python ~10 us per particle (0.3 s for 30k) versus ~1 ms for the Arrow
+table.
 
 Sequencer event numbers are the lhcml event ids (``skip=first``), so ACTS' own random
 streams (derived from its seed and the event number) do not depend on how events are
