@@ -9,7 +9,9 @@ Parallel modes:
 
 - ``jobs > 1``: a :mod:`multiprocessing` pool (``spawn``; each worker builds the
   detector once, ~1 s), chunks handed out dynamically; progress is reported per event
-  through a queue.
+  through a queue. As with any ``spawn`` pool, a script calling
+  :func:`simulate_events` with ``jobs > 1`` needs the ``if __name__ == "__main__":``
+  guard.
 - ``dask_scheduler="tcp://host:8786"``: chunks are submitted to an existing
   ``dask.distributed`` cluster with :meth:`Client.map`; each worker process caches its
   :class:`Simulator` (per configuration) between chunks. Workers must see ``out_dir``
@@ -167,7 +169,12 @@ def _worker_simulator(config_dict: dict[str, Any]) -> Simulator:
 
 def _pool_init(config_dict: dict[str, Any], progress: Any) -> None:
     _WORKER["progress"] = progress
-    _worker_simulator(config_dict)
+    try:
+        _worker_simulator(config_dict)
+    except Exception as e:  # noqa: BLE001  (re-raised in simulate_chunk)
+        # An initializer that raises makes the pool respawn workers forever; report
+        # the error from the first chunk instead.
+        _WORKER["init_error"] = e
 
 
 def simulate_chunk(
@@ -178,6 +185,8 @@ def simulate_chunk(
     Returns:
         The event ids written and the summed per-stage seconds.
     """
+    if "init_error" in _WORKER:
+        raise _WORKER["init_error"]
     sim = _worker_simulator(config_dict)
     progress = _WORKER.get("progress")
     done: list[int] = []
