@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from lhcml.data.event import Event
@@ -88,3 +90,15 @@ def test_derived_seeds_are_stable() -> None:
     assert derive_seed(42, 0, 0) != derive_seed(42, 1, 0)
     assert derive_seed(42, 0, 0) != derive_seed(42, 0, 1)
     assert 0 <= derive_seed(2**62, 10**9, 5) < 2**63
+
+
+def test_events_do_not_depend_on_an_existing_init_cache(tmp_path: Path) -> None:
+    """The first run (computing and saving Pythia's set-up) and later runs (loading it)
+    generate the same events."""
+    from lhcml.simulation import PythiaConfig
+
+    cfg = SimulationConfig(process="ttbar", seed=2, pythia=PythiaConfig(cache_dir=tmp_path))
+    first = EventGenerator(cfg).generate(0)
+    assert len(list(tmp_path.glob("pythia-mpi-*.dat"))) == 1
+    again = EventGenerator(cfg).generate(0)
+    assert np.array_equal(first.px, again.px) and np.array_equal(first.pdg, again.pdg)

@@ -41,9 +41,12 @@ class PythiaConfig:
         pileup_settings: Pythia settings of each pile-up (minimum-bias) interaction; also
             used for the hard scatter of ``process="minbias"``.
         extra_settings: more ``"Key = value"`` lines given to both instances.
-        cache_mpi_init: cache Pythia's multiparton-interaction initialisation on disk
-            (``MultipartonInteractions:reuseInit``), which turns the ~4 s start-up of the
-            min-bias instance into ~0.1 s; the cache is keyed by the settings.
+        cache_mpi_init: initialise Pythia's multiparton interactions from a set-up saved
+            on disk (``MultipartonInteractions:reuseInit``; computed and saved on first
+            use), which turns the ~4 s start-up of the min-bias instance into ~0.1 s.
+            The set-up is always loaded from the file, also right after computing it,
+            so events do not depend on whether a cache existed. ``False`` initialises in
+            memory: slightly different events (Pythia saves its set-up rounded).
         cache_dir: where the cache lives (default ``$XDG_CACHE_HOME/lhcml`` or
             ``~/.cache/lhcml``).
     """

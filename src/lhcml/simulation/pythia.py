@@ -53,7 +53,8 @@ class PythiaInstance:
 
     Args:
         settings: ``"Key = value"`` lines (process, beams, ...).
-        cache_mpi_init: reuse the multiparton-interaction initialisation from disk.
+        cache_mpi_init: initialise from the multiparton-interaction set-up saved on disk
+            (computed and saved on first use, ~4 s for min bias; then ~0.1 s).
         cache_dir: directory of that cache.
     """
 
@@ -66,18 +67,17 @@ class PythiaInstance:
         base = [
             "Print:quiet = on",
             "Next:numberCount = 0",
+            # Fixed: the initialisation (and hence its saved file) is deterministic;
+            # events are re-seeded one by one with reseed().
             "Random:setSeed = on",
             "Random:seed = 1",
             *settings,
         ]
-        self.pythia: Any = None
         self._species_cache: dict[int, tuple[float, float]] = {}
-        if cache_mpi_init:
-            self.pythia = self._init_cached(base, _cache_dir(cache_dir))
-        if self.pythia is None:
-            self.pythia = self._init(base)
-        if self.pythia is None:
+        pythia = self._init_from_file(base, cache_dir) if cache_mpi_init else self._init(base)
+        if pythia is None:
             raise LhcmlError(f"Pythia initialisation failed for settings {settings}")
+        self.pythia: Any = pythia
 
     def _init(self, settings: list[str]) -> Any:
         pythia = self._module.Pythia("", False)  # False: no banner
@@ -86,41 +86,47 @@ class PythiaInstance:
                 raise LhcmlError(f"Pythia rejected the setting '{line}'")
         return pythia if pythia.init() else None
 
-    def _init_cached(self, settings: list[str], directory: Path) -> Any:
+    def _init_from_file(self, settings: list[str], cache_dir: Path | None) -> Any:
+        """Initialise from the saved multiparton-interaction set-up, saving it first if
+        there is none.
+
+        Pythia saves the set-up rounded, so events from a saved set-up differ (slightly)
+        from events of a fresh one; loading it every time, also right after saving,
+        makes the events the same whether or not a cache existed.
+        """
         from importlib.metadata import version
 
         key = hashlib.sha256("\n".join([version("pythia8mc"), *settings]).encode()).hexdigest()[:16]
-        cache = directory / f"pythia-mpi-{key}.dat"
-        if cache.is_file():
-            pythia = self._init(
-                [
-                    *settings,
-                    "MultipartonInteractions:reuseInit = 2",
-                    f"MultipartonInteractions:initFile = {cache}",
-                ]
-            )
-            if pythia is not None:
-                return pythia
+        directory = _cache_dir(cache_dir)
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".pythia-mpi-", suffix=".tmp", dir=directory)
         except OSError:
-            return None  # read-only cache location: plain initialisation
-        os.close(fd)
-        try:
-            pythia = self._init(
-                [
-                    *settings,
-                    "MultipartonInteractions:reuseInit = 1",
-                    f"MultipartonInteractions:initFile = {tmp}",
-                ]
-            )
-            if pythia is not None and Path(tmp).stat().st_size > 0:
-                # Atomic: concurrent workers never read a half-written cache.
+            directory = Path(tempfile.mkdtemp(prefix="lhcml-pythia-"))  # unwritable cache
+        cache = directory / f"pythia-mpi-{key}.dat"
+        if not cache.is_file():
+            fd, tmp = tempfile.mkstemp(prefix=".pythia-mpi-", suffix=".tmp", dir=directory)
+            os.close(fd)
+            try:
+                saved = self._init(
+                    [
+                        *settings,
+                        "MultipartonInteractions:reuseInit = 1",
+                        f"MultipartonInteractions:initFile = {tmp}",
+                    ]
+                )
+                if saved is None or Path(tmp).stat().st_size == 0:
+                    return None
+                # Atomic: concurrent workers never read a half-written file.
                 Path(tmp).replace(cache)
-            return pythia
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        return self._init(
+            [
+                *settings,
+                "MultipartonInteractions:reuseInit = 2",
+                f"MultipartonInteractions:initFile = {cache}",
+            ]
+        )
 
     def reseed(self, seed: int) -> None:
         """Restart the random number stream (cheap; no re-initialisation)."""
