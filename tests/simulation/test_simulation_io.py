@@ -120,6 +120,8 @@ def test_cli_gun_csv_and_resume(tmp_path: Path) -> None:
         (["--events", "-2"], "--events"),
         (["--format", "root"], "--format"),
         (["--jobs", "0"], "--jobs"),
+        (["--vertex-sigma-z", "-1"], "--vertex-sigma-z"),
+        (["--gun-pdg", "999999999", "--process", "gun"], "--gun-pdg"),
     ],
 )
 def test_cli_rejects_bad_options(tmp_path: Path, options: list[str], message: str) -> None:

@@ -33,6 +33,14 @@ def simulate(
         typer.Option(help="Mean pile-up (Poisson), min-bias interactions.", show_default="0"),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Global seed.", show_default="42")] = None,
+    vertex_sigma_z: Annotated[
+        float | None,
+        typer.Option(help="Beam spot: Gaussian sigma of vertex z (mm).", show_default="50"),
+    ] = None,
+    vertex_sigma_xy: Annotated[
+        float | None,
+        typer.Option(help="Beam spot: Gaussian sigma of vertex x, y (mm).", show_default="0.0125"),
+    ] = None,
     pmin: Annotated[
         float | None, typer.Option(help="Fatras minimum momentum (GeV).", show_default="0.1")
     ] = None,
@@ -109,7 +117,13 @@ def simulate(
             raise ConfigError(f"--config: cannot read {config}: {e}") from e
     cfg = _override(
         base,
-        {"process": process, "mu": mu, "seed": seed},
+        {
+            "process": process,
+            "mu": mu,
+            "seed": seed,
+            "vertex_sigma_z": vertex_sigma_z,
+            "vertex_sigma_xy": vertex_sigma_xy,
+        },
         detector={"pmin_gev": pmin, "noise_fraction": noise, "noise_count": noise_count},
         gun={
             "pdg": gun_pdg,

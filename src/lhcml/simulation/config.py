@@ -175,8 +175,8 @@ class SimulationConfig:
         _finite_range("--mu", self.mu, 0.0, 1000.0)
         if not 0 <= self.seed < 2**63:
             raise ConfigError(f"--seed: must be in [0, 2^63), got {self.seed}")
-        _finite_range("vertex_sigma_xy", self.vertex_sigma_xy, 0.0, 1000.0)
-        _finite_range("vertex_sigma_z", self.vertex_sigma_z, 0.0, 10000.0)
+        _finite_range("--vertex-sigma-xy", self.vertex_sigma_xy, 0.0, 1000.0)
+        _finite_range("--vertex-sigma-z", self.vertex_sigma_z, 0.0, 10000.0)
         p = self.pythia
         _finite_range("pythia.ecm_gev", p.ecm_gev, 1.0, 1e6, low_open=True)
         for name in ("hard_settings", "pileup_settings", "extra_settings"):
