@@ -121,6 +121,7 @@ def test_cli_gun_csv_and_resume(tmp_path: Path) -> None:
         (["--format", "root"], "--format"),
         (["--jobs", "0"], "--jobs"),
         (["--vertex-sigma-z", "-1"], "--vertex-sigma-z"),
+        (["--noise", "0.1", "--noise-volume", "5"], "--noise-volume"),
         (["--gun-pdg", "999999999", "--process", "gun"], "--gun-pdg"),
     ],
 )
@@ -140,7 +141,7 @@ def test_config_validation_and_round_trip() -> None:
         dataclasses.replace(SMALL_GUN, gun=ParticleGunConfig(eta_min=3, eta_max=2)).validate()
     with pytest.raises(ConfigError, match="unknown key"):
         SimulationConfig.from_dict({"mu": 1, "colour": "red"})
-    with pytest.raises(ConfigError, match="--noise-volumes"):
+    with pytest.raises(ConfigError, match="--noise-volume"):
         dataclasses.replace(
             SMALL_GUN, detector=dataclasses.replace(SMALL_GUN.detector, noise_volumes=(3,))
         ).validate()

@@ -51,6 +51,10 @@ def simulate(
     noise_count: Annotated[
         int | None, typer.Option(help="A fixed number of noise hits per event.", show_default="0")
     ] = None,
+    noise_volume: Annotated[
+        list[int] | None,
+        typer.Option(help="Volume that gets noise hits (repeatable).", show_default="all, 7 to 18"),
+    ] = None,
     gun_pdg: Annotated[
         int | None, typer.Option(help="Gun: PDG id (13 muon, 211 pion, 11 e).", show_default="13")
     ] = None,
@@ -124,7 +128,12 @@ def simulate(
             "vertex_sigma_z": vertex_sigma_z,
             "vertex_sigma_xy": vertex_sigma_xy,
         },
-        detector={"pmin_gev": pmin, "noise_fraction": noise, "noise_count": noise_count},
+        detector={
+            "pmin_gev": pmin,
+            "noise_fraction": noise,
+            "noise_count": noise_count,
+            "noise_volumes": tuple(noise_volume) if noise_volume else None,
+        },
         gun={
             "pdg": gun_pdg,
             "random_charge": gun_random_charge,

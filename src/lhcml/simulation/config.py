@@ -205,7 +205,7 @@ class SimulationConfig:
         bad = sorted(set(d.noise_volumes) - set(ALL_VOLUMES))
         if bad or not d.noise_volumes:
             raise ConfigError(
-                f"--noise-volumes: unknown volume(s) {bad or '(none given)'}; "
+                f"--noise-volume: unknown volume(s) {bad or '(none given)'}; "
                 f"choose from {list(ALL_VOLUMES)}"
             )
         for name in ("digi_config", "spacepoint_selection"):
