@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lhcml.data.event import Event
 from lhcml.data.validate import validate_event
@@ -102,3 +103,25 @@ def test_events_do_not_depend_on_an_existing_init_cache(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("pythia-mpi-*.dat"))) == 1
     again = EventGenerator(cfg).generate(0)
     assert np.array_equal(first.px, again.px) and np.array_equal(first.pdg, again.pdg)
+
+
+@pytest.mark.slow
+def test_mu200_event(tmp_path: Path) -> None:
+    """A full mu=200 ttbar event: hit counts and volume shares of the Generic detector."""
+    from lhcml.io import read_event
+    from lhcml.simulation import simulate_events
+
+    summary = simulate_events(SimulationConfig(process="ttbar", mu=200, seed=42), tmp_path)
+    assert summary.written == [0]
+    event = read_event(tmp_path, 0)
+    validate_event(event)
+    assert 150 <= event.meta["n_pileup"] <= 250
+    assert 80_000 < len(event.hits) < 180_000
+    shares = event.hits["volume_id"].value_counts(normalize=True)
+    assert 0.55 < shares[[7, 8, 9]].sum() < 0.75  # pixels (pMin 0.1 GeV: many soft tracks)
+    assert shares[[16, 17, 18]].sum() > 0.03
+    with_hits = event.particles[event.particles["nhits"] > 0]
+    assert 8.0 < with_hits["nhits"].mean() < 13.0
+    assert 30_000 < len(event.spacepoints) < 90_000
+    # Per-stage time on this kind of machine: about 1.5 s per event in all.
+    assert sum(summary.stage_seconds.values()) < 6.0
