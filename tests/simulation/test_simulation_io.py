@@ -107,6 +107,16 @@ def test_cli_gun_csv_and_resume(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "skipped 2 event(s)" in result.output
     assert "wrote 1 event(s)" in result.output
+    # Rerun an event from its meta file: the same event, bit for bit.
+    again = tmp_path / "again"
+    meta_file = out / "event000000001-meta.json"
+    result = runner.invoke(
+        app, ["simulate", "--out", str(again), "--config", str(meta_file), "--first-event", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (again / "event000000001-hits.parquet").is_file()
+    a, b = read_event(out, 1), read_event(again, 1)
+    pd.testing.assert_frame_equal(a.truth, b.truth)
 
 
 @pytest.mark.parametrize(

@@ -90,8 +90,8 @@ def simulate(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="JSON simulation config (e.g. the 'config' of an event's meta file); "
-            "the options above override it."
+            help="JSON simulation config, or an event's -meta.json (rerun its "
+            "configuration); the options above override it."
         ),
     ] = None,
     fmt: Annotated[
@@ -116,8 +116,10 @@ def simulate(
     base = SimulationConfig()
     if config is not None:
         try:
-            base = SimulationConfig.from_dict(json.loads(config.read_text()))
-        except (OSError, json.JSONDecodeError, TypeError) as e:
+            data = json.loads(config.read_text())
+            # An event's meta file carries its configuration under "config".
+            base = SimulationConfig.from_dict(data.get("config", data))
+        except (OSError, json.JSONDecodeError, TypeError, AttributeError) as e:
             raise ConfigError(f"--config: cannot read {config}: {e}") from e
     cfg = _override(
         base,

@@ -39,7 +39,6 @@ from lhcml.errors import ConfigError
 from lhcml.simulation.config import SimulationConfig
 
 Format = Literal["parquet", "csv"]
-STAGES: tuple[str, ...] = ("generation", "fatras", "digitization", "conversion", "writing")
 
 
 @dataclass
@@ -50,7 +49,8 @@ class SimulationSummary:
         written: event ids simulated and written by this call.
         skipped: event ids already complete on disk (resume).
         seconds: wall-clock time of the call.
-        stage_seconds: per-stage CPU wall time summed over the written events.
+        stage_seconds: seconds per stage (generation, fatras, digitization, conversion,
+            writing) summed over the written events (over all workers).
     """
 
     written: list[int] = field(default_factory=list)
