@@ -23,6 +23,16 @@ Lambda, b/c hadrons, tau) and Fatras secondaries (photon conversions, ...) are n
 primary. All generator final-state particles are kept (with ``nhits = 0`` when they
 left no hit); Fatras secondaries are kept only when they left at least one hit, so that
 every truth row has its particle and the table is not flooded with soft photons.
+
+Hits
+----
+One hit per measurement, ordered by volume, layer and module (randomly within a
+module, so the order leaks no truth), ``hit_id`` 1..N. Its truth is the measurement's
+sim hit: true position and the momentum just before the hit. Noise hits
+(``DetectorConfig.noise_*``) have ``particle_id`` 0, their measured position as true
+position, zero momentum and weight. ``weight`` is the TrackML score weight
+(:func:`lhcml.metrics.trackml.hit_weights`). Space points carry the ``hit_id`` of the
+pixel measurement they were made from.
 """
 
 from __future__ import annotations
