@@ -15,6 +15,12 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from lhcml import __version__
+from lhcml.cli.demo import demo
+from lhcml.cli.evaluate import evaluate
+from lhcml.cli.inspect import inspect
+from lhcml.cli.reconstruct import reconstruct
+from lhcml.cli.score import score
+from lhcml.cli.simulate import simulate
 from lhcml.errors import LhcmlError
 
 err_console = Console(stderr=True)
@@ -57,16 +63,10 @@ def _main(
     """Deep learning on LHC collision data."""
 
 
-# Command registration: one line per command module.
-from lhcml.cli.reconstruct import reconstruct
-
-app.command("reconstruct")(reconstruct)
-from lhcml.cli.score import score
-
-app.command("score")(score)
-from lhcml.cli.evaluate import evaluate
-
-app.command("evaluate")(evaluate)
-from lhcml.cli.inspect import inspect
-
+# One line per command module, in the order `--help` lists them.
+app.command("demo")(demo)
+app.command("simulate")(simulate)
 app.command("inspect")(inspect)
+app.command("reconstruct")(reconstruct)
+app.command("score")(score)
+app.command("evaluate")(evaluate)
