@@ -390,15 +390,3 @@ def test_truncated_acts_file(acts_copy: Path) -> None:
     with pytest.raises(InputError, match="cannot read") as info:
         read_event(acts_copy)
     assert f.name in str(info.value)
-
-
-def test_same_layout_as_the_simulation() -> None:
-    # lhcml.simulation packs its own barcodes; both must give the same ids.
-    assemble = pytest.importorskip("lhcml.simulation.assemble")
-    rng = np.random.default_rng(1)
-    vp, part = rng.integers(1, 2047, 50), rng.integers(0, 65535, 50)
-    gen, sub, vs = (rng.integers(0, 4095, 50) for _ in range(3))
-    np.testing.assert_array_equal(
-        encode_barcode(vp, vs, part, gen, sub),
-        assemble.encode_particle_id(vp, part, gen, sub, vs),
-    )

@@ -8,8 +8,8 @@ import pytest
 
 from lhcml.data.event import Event
 from lhcml.data.validate import validate_event
+from lhcml.io.acts import decode_barcode
 from lhcml.simulation import SimulationConfig, Simulator
-from lhcml.simulation.assemble import decode_particle_id
 
 B_FIELD_T = 2.0
 #: Radius of curvature [mm] per GeV of pT in 2 T: R = pT / (0.3 B) m.
@@ -124,7 +124,7 @@ def test_event_tables_are_consistent(gun_events: list[Event]) -> None:
 
 
 def test_particle_id_encoding(gun_events: list[Event]) -> None:
-    fields = decode_particle_id(gun_events[0].particles["particle_id"].to_numpy())
+    fields = decode_barcode(gun_events[0].particles["particle_id"].to_numpy())
     assert (fields["vertex_primary"] == 1).all()
     assert sorted(fields["particle"]) == list(range(1, 11))
     assert (fields["generation"] == 0).all() and (fields["sub_particle"] == 0).all()

@@ -13,10 +13,9 @@ from typer.testing import CliRunner
 
 from lhcml.cli.main import app
 from lhcml.data.event import Event
-from lhcml.errors import ConfigError, LhcmlError
+from lhcml.errors import ConfigError
 from lhcml.io import event_complete, event_prefix, read_event, write_event
 from lhcml.simulation import ParticleGunConfig, SimulationConfig, simulate_events
-from lhcml.simulation.assemble import decode_particle_id, encode_particle_id
 
 runner = CliRunner()
 #: Column dtypes with which the TrackML library's ``load_event`` reads each file
@@ -155,26 +154,6 @@ def test_config_validation_and_round_trip() -> None:
         dataclasses.replace(
             SMALL_GUN, detector=dataclasses.replace(SMALL_GUN.detector, noise_volumes=(3,))
         ).validate()
-
-
-def test_particle_id_round_trip() -> None:
-    rng = np.random.default_rng(0)
-    fields = {
-        "vertex_primary": rng.integers(1, 2047, 100),
-        "particle": rng.integers(0, 1 << 16, 100),
-        "generation": rng.integers(0, 4096, 100),
-        "sub_particle": rng.integers(0, 4096, 100),
-        "vertex_secondary": rng.integers(0, 4096, 100),
-    }
-    pid = encode_particle_id(*fields.values())
-    assert (pid > 0).all()
-    back = decode_particle_id(pid)
-    for k, v in fields.items():
-        assert np.array_equal(back[k], v)
-    # TrackML convention: non-zero generation bits mark secondaries.
-    assert np.array_equal(((pid >> 24) & 0xFFF) != 0, fields["generation"] != 0)
-    with pytest.raises(LhcmlError, match="vertex primary"):
-        encode_particle_id(np.array([2048]), np.array([1]), 0, 0, 0)
 
 
 def test_parallel_equals_serial(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from lhcml.data.event import Event
 from lhcml.data.validate import validate_event
+from lhcml.io.acts import decode_barcode
 from lhcml.simulation import SimulationConfig
-from lhcml.simulation.assemble import decode_particle_id
 from lhcml.simulation.generators import derive_seed
 from lhcml.simulation.pythia import EventGenerator
 
@@ -45,7 +45,7 @@ def test_subevents_at_spread_vertices(ttbar_event: Event) -> None:
         assert np.ptp(vertices[:, 2]) > 0.1
     # Displaced generator decays and Fatras secondaries are not primary and say so in
     # the TrackML generation bits.
-    gen_bits = decode_particle_id(p["particle_id"].to_numpy())["generation"]
+    gen_bits = decode_barcode(p["particle_id"].to_numpy())["generation"]
     assert ((gen_bits == 0) == p["primary"].to_numpy()).all()
     assert (~p["primary"]).sum() > 0
     assert (p.loc[~p["primary"], "prod_r"] >= 0).all()

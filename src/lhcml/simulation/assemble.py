@@ -2,7 +2,8 @@
 
 Particle ids
 ------------
-``particle_id`` packs the ACTS barcode into a positive int64, TrackML style::
+``particle_id`` packs the ACTS barcode into a positive int64, TrackML style, with
+:func:`lhcml.io.acts.encode_barcode` (the layout the ACTS CSV reader uses too)::
 
     bits 52-62  vertex primary   = sub-event + 1 (1 hard scatter, k+1 k-th pile-up)
     bits 36-51  particle         = 1-based number of the particle within its sub-event
@@ -42,43 +43,13 @@ import pandas as pd
 
 from lhcml.data.event import Event
 from lhcml.errors import LhcmlError
+from lhcml.io.acts import encode_barcode
 from lhcml.simulation.config import SimulationConfig
 from lhcml.simulation.detector import ModuleTable, RawEvent
 from lhcml.simulation.generators import STREAM_NOISE, STREAM_SHUFFLE, event_rng
 
-_FIELDS = ((52, 11), (36, 16), (24, 12), (12, 12), (0, 12))  # (shift, bits) per field
 #: ACTS' marker of a sim hit whose particle is not in the particle container.
 _UNMATCHED = np.iinfo(np.int64).max
-
-
-def encode_particle_id(
-    vertex_primary: np.ndarray,
-    particle: np.ndarray,
-    generation: np.ndarray,
-    sub_particle: np.ndarray,
-    vertex_secondary: np.ndarray,
-) -> np.ndarray:
-    """Pack barcode fields into int64 particle ids (see the module docstring).
-
-    Raises:
-        LhcmlError: a field does not fit its bits (e.g. more than 2046 pile-up vertices).
-    """
-    out = np.zeros(len(np.atleast_1d(vertex_primary)), dtype=np.int64)
-    names = ("vertex primary", "particle", "generation", "sub-particle", "vertex secondary")
-    values = (vertex_primary, particle, generation, sub_particle, vertex_secondary)
-    for (shift, bits), value, name in zip(_FIELDS, values, names, strict=True):
-        v = np.asarray(value, dtype=np.int64)
-        if v.size and (v.min() < 0 or v.max() >= (1 << bits)):
-            raise LhcmlError(f"particle id field '{name}' out of range: max {v.max()}")
-        out |= v << shift
-    return out
-
-
-def decode_particle_id(particle_id: np.ndarray) -> dict[str, np.ndarray]:
-    """Inverse of :func:`encode_particle_id`: the five barcode fields."""
-    pid = np.asarray(particle_id, dtype=np.int64)
-    names = ("vertex_primary", "particle", "generation", "sub_particle", "vertex_secondary")
-    return {n: (pid >> s) & ((1 << b) - 1) for n, (s, b) in zip(names, _FIELDS, strict=True)}
 
 
 def assemble_event(
@@ -112,7 +83,7 @@ def assemble_event(
     # Generator particles enter Fatras as generation 0 (Fatras insists); displaced
     # decays and everything Fatras made from them get one generation more here.
     displaced = ~gen.primary[row]
-    sim_pid = encode_particle_id(vp, gen.index[row], generation + displaced, sub, vs)
+    sim_pid = encode_barcode(vp, vs, gen.index[row], generation + displaced, sub)
     is_gen_row = (generation == 0) & (sub == 0)
 
     # --- hits: one per measurement; its truth is the measurement's first sim hit
@@ -124,11 +95,11 @@ def assemble_event(
     hit_pid = sim_pid[prow]
 
     # --- particles: every generator final-state particle, plus secondaries with hits
-    gen_pid = encode_particle_id(
+    gen_pid = encode_barcode(
         gen.subevent + 1,
+        np.zeros(n_gen, dtype=np.int64),
         gen.index,
         np.where(gen.primary, 0, 1),
-        np.zeros(n_gen, dtype=np.int64),
         np.zeros(n_gen, dtype=np.int64),
     )
     nhits_sim = np.bincount(prow, minlength=len(sim_pid))
