@@ -1,5 +1,7 @@
 """``lhcml evaluate``: efficiency, fake and duplicate rates and the TrackML score of
-submissions on one or many events, with ``summary.json`` and plots."""
+submissions on one or many events, with ``summary.json`` and plots; with ``--seeds``, the
+seeding efficiency, fake and duplicate rates, seeds per event and parameter resolutions of
+seed files (``lhcml seed``)."""
 
 from __future__ import annotations
 
@@ -35,10 +37,19 @@ def evaluate(
             "ways, as the TrackML score) or 'acts' (>= 0.5 both ways)."
         ),
     ] = "double_majority",
-    pt_min: Annotated[float, typer.Option(help="Fiducial particles: minimum pT [GeV].")] = 1.0,
+    pt_min: Annotated[
+        float | None,
+        typer.Option(help="Fiducial particles: minimum pT [GeV] (default 1; --seeds: 0.5)."),
+    ] = None,
     pt_max: Annotated[float, typer.Option(help="Fiducial particles: maximum pT [GeV].")] = math.inf,
-    eta_max: Annotated[float, typer.Option(help="Fiducial particles: maximum |eta|.")] = 4.0,
-    min_hits: Annotated[int, typer.Option(help="Fiducial particles: minimum number of hits.")] = 3,
+    eta_max: Annotated[
+        float | None,
+        typer.Option(help="Fiducial particles: maximum |eta| (default 4; --seeds: 2.5)."),
+    ] = None,
+    min_hits: Annotated[
+        int | None,
+        typer.Option(help="Fiducial particles: minimum number of hits (default 3; --seeds: 9)."),
+    ] = None,
     primary_only: Annotated[
         bool,
         typer.Option("--primary-only/--all", help="Fiducial particles: primaries only, or all."),
@@ -65,11 +76,21 @@ def evaluate(
         typer.Option("--skip-missing", help="Evaluate only the events that have a submission."),
     ] = False,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots.")] = True,
+    seeds: Annotated[
+        bool,
+        typer.Option(
+            "--seeds",
+            help="The files are seed files (lhcml seed): report seeding efficiency, fake and "
+            "duplicate rates, seeds per event and parameter resolutions instead.",
+        ),
+    ] = False,
 ) -> None:
     """Efficiency, fake and duplicate rates and TrackML score of submissions on EVENTS.
 
     Rates are binned in pT and eta with 68 % binomial intervals; writes OUT/summary.json
-    and PNG plots and prints a summary table.
+    and PNG plots and prints a summary table. With --seeds the files are seed files
+    (event<N>-seeds.parquet from lhcml seed): a particle is found when one seed has all
+    three space points on it.
     """
     from rich.console import Console
     from rich.table import Table
@@ -83,6 +104,12 @@ def evaluate(
         raise ConfigError(f"--matching: unknown '{matching}'; choose from {list(MATCHINGS)}")
     if interval not in INTERVALS:
         raise ConfigError(f"--interval: unknown '{interval}'; choose from {list(INTERVALS)}")
+    if pt_min is None:
+        pt_min = 0.5 if seeds else 1.0
+    if eta_max is None:
+        eta_max = 2.5 if seeds else 4.0
+    if min_hits is None:
+        min_hits = 9 if seeds else 3
     if pt_min > pt_max:
         raise ConfigError(f"--pt-min ({pt_min}) is above --pt-max ({pt_max})")
     fiducial = FiducialSelection(
@@ -94,6 +121,9 @@ def evaluate(
         max_prod_r=max_prod_r,
         exclude_electrons=exclude_electrons,
     )
+    if seeds:
+        _evaluate_seeds(events, submissions, out, event_id, fiducial, interval, skip_missing, plots)
+        return
     result = evaluate_events(
         events,
         submissions,
@@ -128,6 +158,62 @@ def evaluate(
             table.add_row(name, "-", "-", "0 / 0")
     std = "" if math.isnan(result.score_std) else f" +- {result.score_std:.4f} (std)"
     table.add_row("TrackML score", f"{result.score_mean:.4f}", std, "")
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {len(result.files)} file(s) to [bold]{out}[/]", highlight=False)
+
+
+def _evaluate_seeds(
+    events: Path,
+    sources: list[Path],
+    out: Path,
+    event_ids: list[int] | None,
+    fiducial: object,
+    interval: str,
+    skip_missing: bool,
+    plots: bool,
+) -> None:
+    """``--seeds``: seeding performance of seed files, printed and written to OUT."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lhcml.metrics.seeding import evaluate_seed_files
+
+    result = evaluate_seed_files(
+        events,
+        sources,
+        out_dir=out,
+        event_ids=event_ids,
+        fiducial=fiducial,  # type: ignore[arg-type]
+        interval=interval,  # type: ignore[arg-type]
+        skip_missing=skip_missing,
+        plots=plots,
+    )
+    perf = result.performance
+    table = Table(title=f"seeds: {perf.n_events} event(s)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("68% interval", justify="right")
+    table.add_column("k / n", justify="right")
+    for name, ratio in (
+        ("efficiency", perf.efficiency),
+        ("fake rate", perf.fake_rate),
+        ("duplicate rate", perf.duplicate_rate),
+    ):
+        if ratio.n:
+            table.add_row(
+                name,
+                f"{ratio.value:.4f}",
+                f"[{ratio.low:.4f}, {ratio.high:.4f}]",
+                f"{ratio.k} / {ratio.n}",
+            )
+        else:
+            table.add_row(name, "-", "-", "0 / 0")
+    table.add_row("seeds per event", f"{perf.seeds_per_event:.1f}", "", "")
+    if result.resolution is not None:
+        for key, est in result.resolution.overall.items():
+            label = "pT (relative)" if key == "pt" else key
+            table.add_row(f"sigma68 {label}", f"{est.width:.4g}", "", "")
     console = Console()
     console.print(table)
     console.print(f"wrote {len(result.files)} file(s) to [bold]{out}[/]", highlight=False)

@@ -20,6 +20,7 @@ from lhcml.cli.evaluate import evaluate
 from lhcml.cli.inspect import inspect
 from lhcml.cli.reconstruct import reconstruct
 from lhcml.cli.score import score
+from lhcml.cli.seed import seed
 from lhcml.cli.simulate import simulate
 from lhcml.errors import LhcmlError
 
@@ -67,6 +68,7 @@ def _main(
 app.command("demo")(demo)
 app.command("simulate")(simulate)
 app.command("inspect")(inspect)
+app.command("seed")(seed)
 app.command("reconstruct")(reconstruct)
 app.command("score")(score)
 app.command("evaluate")(evaluate)
