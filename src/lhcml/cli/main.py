@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from lhcml import __version__
 from lhcml.cli.demo import demo
 from lhcml.cli.evaluate import evaluate
+from lhcml.cli.fit import fit_app
 from lhcml.cli.inspect import inspect
 from lhcml.cli.reconstruct import reconstruct
 from lhcml.cli.score import score
@@ -72,3 +73,4 @@ app.command("seed")(seed)
 app.command("reconstruct")(reconstruct)
 app.command("score")(score)
 app.command("evaluate")(evaluate)
+app.add_typer(fit_app, name="fit")
