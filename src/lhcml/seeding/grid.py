@@ -268,8 +268,10 @@ def fill_grid(
         gid, rows = gid_all[keep], rows_all[keep]
         n_groups = int(gid_all.max()) + 1 if len(gid_all) else 0
     key = gid * binning.n_bins + sp_bin[rows]
-    # Sort by global bin, then radius (stable: equal radii keep their input order).
-    order = np.lexsort((r32[rows], key))
+    # Sort by global bin, then radius (stable: equal radii keep their input order): one
+    # integer key, bin above the radius' float32 bits (monotonic for r >= 0).
+    packed = (key << np.int64(32)) | r32[rows].view(np.uint32).astype(np.int64)
+    order = np.argsort(packed, kind="stable")
     rows = rows[order]
     key = key[order]
     counts = np.bincount(key, minlength=n_groups * binning.n_bins)

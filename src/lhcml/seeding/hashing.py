@@ -40,7 +40,10 @@ per-point Python (a few microseconds per call).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -59,7 +62,8 @@ class HashingConfig:
 
     The defaults are lhcml's, chosen on simulated ttbar mu = 200 events (see
     ``benchmarks/bench_seeding.py``): (phi, eta) features, one Annoy query per cell of a
-    10 x 90 z-phi grid of the query layer, 300 space points per bucket. ACTS's own
+    10 x 90 z-phi grid of the query layer, 275 space points per bucket - about the
+    standard seeder's time; larger buckets recover more efficiency for more time. ACTS's own
     defaults (``bucketSize = 10``, 50 phi bins, phi only, every query point asks) are
     :meth:`acts`.
 
@@ -81,7 +85,7 @@ class HashingConfig:
             ``zBins x phiBins`` cells of the query layer.
     """
 
-    bucketSize: int = 300
+    bucketSize: int = 275
     f: int = 2
     nTrees: int | None = 1
     zBins: int = 10
@@ -154,6 +158,19 @@ def hashing_features(
     return np.column_stack(cols).astype(np.float32)
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: the Annoy calls create ~10^5 short-lived lists,
+    which would trigger full collections (tens of ms) that find nothing to free."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def compute_buckets(
     x: np.ndarray,
     y: np.ndarray,
@@ -174,63 +191,64 @@ def compute_buckets(
     """
     from annoy import AnnoyIndex
 
-    t0 = time.perf_counter()
-    candidates = np.asarray(candidates, np.int64)
-    feats = hashing_features(x[candidates], y[candidates], z[candidates], config)
-    index = AnnoyIndex(feats.shape[1], "euclidean")
-    index.set_seed(int(config.annoySeed))
-    for i, v in enumerate(feats.tolist()):  # Annoy has no bulk insert
-        index.add_item(i, v)
-    index.build(config.n_trees, n_jobs=1)
-    t1 = time.perf_counter()
-    xc, yc, zc = x[candidates], y[candidates], z[candidates]
-    r2 = xc.astype(np.float64) ** 2 + yc.astype(np.float64) ** 2
-    in_layer = (
-        (r2 >= config.layerRMin**2)
-        & (r2 <= config.layerRMax**2)
-        & (zc >= config.layerZMin)
-        & (zc <= config.layerZMax)
-    )
-    query = np.flatnonzero(in_layer)
-    zsize = (config.layerZMax - config.layerZMin) / max(config.zBins, 1)
-    zbin = np.clip(
-        ((zc[query] - config.layerZMin + 0.5 * zsize) / zsize).astype(np.int64),
-        0,
-        max(config.zBins - 1, 0),
-    )
-    phi = np.arctan2(yc[query], xc[query]).astype(np.float64)
-    pbins = max(config.phiBins, 1)
-    pbin = np.clip(((phi + np.pi) / (2 * np.pi / pbins)).astype(np.int64), 0, pbins - 1)
-    if config.binning == "z-phi":
-        qbin, nbins = zbin * pbins + pbin, config.zBins * pbins
-    elif config.zBins > 0:
-        qbin, nbins = zbin, config.zBins
-    else:
-        qbin, nbins = pbin, pbins
-    qbin = np.clip(qbin, 0, nbins - 1)
-    k, search_k = int(config.bucketSize), int(config.searchK)
-    n = len(candidates)
-    if k >= n:
-        # Every neighbour list is every item: no need to ask Annoy.
-        used = np.unique(qbin)
-        pairs = (used[:, None] * n + np.arange(n)[None, :]).ravel()
-    elif config.query == "points":
-        lists = [index.get_nns_by_item(int(i), k, search_k) for i in query]  # one call each
-        lengths = np.fromiter((len(v) for v in lists), np.int64, count=len(lists))
-        flat = np.fromiter((j for v in lists for j in v), np.int64, count=int(lengths.sum()))
-        members = np.concatenate([flat, query])  # a query point is in its own bucket
-        bins = np.concatenate([np.repeat(qbin, lengths), qbin])
-        pairs = np.unique(bins * n + members)
-    else:
-        used, inverse = np.unique(qbin, return_inverse=True)
-        sums = np.zeros((len(used), feats.shape[1]))
-        np.add.at(sums, inverse, feats[query].astype(np.float64))
-        centres = sums / np.bincount(inverse, minlength=len(used))[:, None]
-        parts = [
-            b * n + np.asarray(index.get_nns_by_vector(c.tolist(), k, search_k), np.int64)
-            for b, c in zip(used, centres, strict=True)
-        ]
-        pairs = np.unique(np.concatenate([*parts, qbin * n + query]))
+    with _no_gc():
+        t0 = time.perf_counter()
+        candidates = np.asarray(candidates, np.int64)
+        feats = hashing_features(x[candidates], y[candidates], z[candidates], config)
+        index = AnnoyIndex(feats.shape[1], "euclidean")
+        index.set_seed(int(config.annoySeed))
+        for i, v in enumerate(feats.tolist()):  # Annoy has no bulk insert
+            index.add_item(i, v)
+        index.build(config.n_trees, n_jobs=1)
+        t1 = time.perf_counter()
+        xc, yc, zc = x[candidates], y[candidates], z[candidates]
+        r2 = xc.astype(np.float64) ** 2 + yc.astype(np.float64) ** 2
+        in_layer = (
+            (r2 >= config.layerRMin**2)
+            & (r2 <= config.layerRMax**2)
+            & (zc >= config.layerZMin)
+            & (zc <= config.layerZMax)
+        )
+        query = np.flatnonzero(in_layer)
+        zsize = (config.layerZMax - config.layerZMin) / max(config.zBins, 1)
+        zbin = np.clip(
+            ((zc[query] - config.layerZMin + 0.5 * zsize) / zsize).astype(np.int64),
+            0,
+            max(config.zBins - 1, 0),
+        )
+        phi = np.arctan2(yc[query], xc[query]).astype(np.float64)
+        pbins = max(config.phiBins, 1)
+        pbin = np.clip(((phi + np.pi) / (2 * np.pi / pbins)).astype(np.int64), 0, pbins - 1)
+        if config.binning == "z-phi":
+            qbin, nbins = zbin * pbins + pbin, config.zBins * pbins
+        elif config.zBins > 0:
+            qbin, nbins = zbin, config.zBins
+        else:
+            qbin, nbins = pbin, pbins
+        qbin = np.clip(qbin, 0, nbins - 1)
+        k, search_k = int(config.bucketSize), int(config.searchK)
+        n = len(candidates)
+        if k >= n:
+            # Every neighbour list is every item: no need to ask Annoy.
+            used = np.unique(qbin)
+            pairs = (used[:, None] * n + np.arange(n)[None, :]).ravel()
+        elif config.query == "points":
+            lists = [index.get_nns_by_item(int(i), k, search_k) for i in query]  # one call each
+            lengths = np.fromiter((len(v) for v in lists), np.int64, count=len(lists))
+            flat = np.fromiter((j for v in lists for j in v), np.int64, count=int(lengths.sum()))
+            members = np.concatenate([flat, query])  # a query point is in its own bucket
+            bins = np.concatenate([np.repeat(qbin, lengths), qbin])
+            pairs = np.unique(bins * n + members)
+        else:
+            used, inverse = np.unique(qbin, return_inverse=True)
+            sums = np.zeros((len(used), feats.shape[1]))
+            np.add.at(sums, inverse, feats[query].astype(np.float64))
+            centres = sums / np.bincount(inverse, minlength=len(used))[:, None]
+            parts = [
+                b * n + np.asarray(index.get_nns_by_vector(c.tolist(), k, search_k), np.int64)
+                for b, c in zip(used, centres, strict=True)
+            ]
+            pairs = np.unique(np.concatenate([*parts, qbin * n + query]))
     t2 = time.perf_counter()
     bucket_bin, row = pairs // n, pairs % n
     _, bucket_id = np.unique(bucket_bin, return_inverse=True)
