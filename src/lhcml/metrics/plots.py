@@ -8,7 +8,7 @@ global rcParams are left untouched). Every PNG is written atomically (temporary 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +143,56 @@ def plot_resolution(
         return save_png(fig, path)
 
 
+def plot_binned_rates(
+    binned: Mapping[str, BinnedRatio],
+    out_dir: str | Path,
+    *,
+    title: str,
+    prefix: str = "",
+    efficiency_label: str = "efficiency",
+    efficiency_ylabel: str = "Tracking efficiency",
+) -> list[Path]:
+    """Efficiency and fake / duplicate rates versus pT and eta, one PNG per variable.
+
+    Args:
+        binned: ``efficiency_vs_{pt,eta}``, ``fake_rate_vs_*``, ``duplicate_rate_vs_*``
+            (missing ones are skipped).
+        out_dir: output directory.
+        title: text above the axes.
+        prefix: file-name prefix (``seed_`` for seeding plots).
+        efficiency_label, efficiency_ylabel: legend and axis label of the efficiency.
+
+    Returns:
+        ``{prefix}efficiency_vs_{var}.png`` and ``{prefix}fake_duplicate_vs_{var}.png`` written.
+    """
+    out_dir = Path(out_dir)
+    written = []
+    for var in ("pt", "eta"):
+        eff = binned.get(f"efficiency_vs_{var}")
+        if eff is not None:
+            written.append(
+                plot_ratios(
+                    [(efficiency_label, eff)],
+                    out_dir / f"{prefix}efficiency_vs_{var}.png",
+                    ylabel=efficiency_ylabel,
+                    title=title,
+                )
+            )
+        fake = binned.get(f"fake_rate_vs_{var}")
+        dup = binned.get(f"duplicate_rate_vs_{var}")
+        if fake is not None and dup is not None:
+            written.append(
+                plot_ratios(
+                    [("fake rate", fake), ("duplicate rate", dup)],
+                    out_dir / f"{prefix}fake_duplicate_vs_{var}.png",
+                    ylabel="Rate",
+                    ylim=None,
+                    title=title,
+                )
+            )
+    return written
+
+
 def plot_tracking_performance(
     perf: TrackingPerformance, out_dir: str | Path, *, title: str | None = None
 ) -> list[Path]:
@@ -151,30 +201,5 @@ def plot_tracking_performance(
     Files: ``efficiency_vs_pt.png``, ``efficiency_vs_eta.png`` and, when track kinematics
     were available, ``fake_duplicate_vs_pt.png``, ``fake_duplicate_vs_eta.png``.
     """
-    out_dir = Path(out_dir)
     title = title or f"{perf.matching} matching, {perf.n_events} event(s)"
-    written = []
-    for var in ("pt", "eta"):
-        eff = perf.binned.get(f"efficiency_vs_{var}")
-        if eff is not None:
-            written.append(
-                plot_ratios(
-                    [("efficiency", eff)],
-                    out_dir / f"efficiency_vs_{var}.png",
-                    ylabel="Tracking efficiency",
-                    title=title,
-                )
-            )
-        fake = perf.binned.get(f"fake_rate_vs_{var}")
-        dup = perf.binned.get(f"duplicate_rate_vs_{var}")
-        if fake is not None and dup is not None:
-            written.append(
-                plot_ratios(
-                    [("fake rate", fake), ("duplicate rate", dup)],
-                    out_dir / f"fake_duplicate_vs_{var}.png",
-                    ylabel="Rate",
-                    ylim=None,
-                    title=title,
-                )
-            )
-    return written
+    return plot_binned_rates(perf.binned, out_dir, title=title)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from lhcml.errors import InputError
 from lhcml.metrics.resolution import BinnedResolution, Estimate, binned_resolution, sigma68
-from lhcml.metrics.stats import ONE_SIGMA, BinnedRatio, Interval, Ratio
+from lhcml.metrics.stats import ONE_SIGMA, BinnedRatio, Interval, Ratio, pool_ratios
 from lhcml.metrics.tracking import ETA_BINS, PT_BINS, FiducialSelection, particle_table
 
 if TYPE_CHECKING:
@@ -112,26 +112,15 @@ class SeedingPerformance:
                 r.binned.keys() != first.binned.keys()
             ):
                 raise ValueError("cannot combine results with different settings")
-        opts = {"cl": first.cl, "method": first.interval}
-
-        def total(name: str) -> Ratio:
-            k = sum(getattr(r, name).k for r in results)
-            n = sum(getattr(r, name).n for r in results)
-            return Ratio.from_counts(k, n, **opts)
-
-        binned = {}
-        for key, b in first.binned.items():
-            for r in results[1:]:
-                if not np.array_equal(r.binned[key].edges, b.edges):
-                    raise ValueError(f"cannot combine '{key}': different bin edges")
-            k = np.sum([r.binned[key].k for r in results], axis=0)
-            n = np.sum([r.binned[key].n for r in results], axis=0)
-            binned[key] = BinnedRatio.from_counts(b.variable, b.edges, k, n, **opts)
+        ratios, binned = pool_ratios(
+            results,
+            ("efficiency", "fake_rate", "duplicate_rate"),
+            cl=first.cl,
+            method=first.interval,
+        )
         return cls(
             fiducial=first.fiducial,
-            efficiency=total("efficiency"),
-            fake_rate=total("fake_rate"),
-            duplicate_rate=total("duplicate_rate"),
+            **ratios,
             n_seeds=sum(r.n_seeds for r in results),
             binned=binned,
             n_events=sum(r.n_events for r in results),
@@ -350,34 +339,16 @@ def plot_seeding_performance(
     perf: SeedingPerformance, out_dir: str | Path, *, title: str | None = None
 ) -> list[Path]:
     """Write ``seed_efficiency_vs_{pt,eta}.png`` and ``seed_fake_duplicate_vs_{pt,eta}.png``."""
-    from lhcml.metrics.plots import plot_ratios
+    from lhcml.metrics.plots import plot_binned_rates
 
-    out_dir = Path(out_dir)
-    title = title or f"seeds, {perf.n_events} event(s)"
-    written = []
-    for var in ("pt", "eta"):
-        eff = perf.binned.get(f"efficiency_vs_{var}")
-        if eff is not None:
-            written.append(
-                plot_ratios(
-                    [("seeding efficiency", eff)],
-                    out_dir / f"seed_efficiency_vs_{var}.png",
-                    ylabel="Seeding efficiency",
-                    title=title,
-                )
-            )
-        fake = perf.binned.get(f"fake_rate_vs_{var}")
-        dup = perf.binned.get(f"duplicate_rate_vs_{var}")
-        if fake is not None and dup is not None:
-            written.append(
-                plot_ratios(
-                    [("fake rate", fake), ("duplicate rate", dup)],
-                    out_dir / f"seed_fake_duplicate_vs_{var}.png",
-                    ylabel="Rate",
-                    title=title,
-                )
-            )
-    return written
+    return plot_binned_rates(
+        perf.binned,
+        out_dir,
+        title=title or f"seeds, {perf.n_events} event(s)",
+        prefix="seed_",
+        efficiency_label="seeding efficiency",
+        efficiency_ylabel="Seeding efficiency",
+    )
 
 
 def evaluate_event_seeds(

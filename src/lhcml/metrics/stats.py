@@ -16,6 +16,7 @@ With ``n = 0`` the ratio and its interval are NaN (undefined), written as ``null
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -196,3 +197,49 @@ class BinnedRatio:
             "low": _nan_to_none(self.low),
             "high": _nan_to_none(self.high),
         }
+
+
+def pool_ratios(
+    results: Sequence[Any],
+    names: Sequence[str],
+    *,
+    cl: float = ONE_SIGMA,
+    method: Interval = "clopper-pearson",
+) -> tuple[dict[str, Ratio], dict[str, BinnedRatio]]:
+    """Sum per-event counts and recompute rates and intervals.
+
+    Args:
+        results: per-event results with a :class:`Ratio` attribute per name in ``names``
+            and a ``binned`` dict of :class:`BinnedRatio` (same keys and edges in all).
+        names: the ratio attributes to pool (e.g. ``efficiency``, ``fake_rate``).
+        cl, method: binomial interval settings of the pooled ratios.
+
+    Returns:
+        ``(ratios by name, binned ratios by key)``.
+
+    Raises:
+        ValueError: no results, or binned keys / edges differ between results.
+    """
+    if not results:
+        raise ValueError("nothing to combine")
+    first = results[0]
+    opts: dict[str, Any] = {"cl": cl, "method": method}
+    ratios = {
+        name: Ratio.from_counts(
+            sum(getattr(r, name).k for r in results),
+            sum(getattr(r, name).n for r in results),
+            **opts,
+        )
+        for name in names
+    }
+    binned = {}
+    for key, b in first.binned.items():
+        for r in results[1:]:
+            if r.binned.keys() != first.binned.keys():
+                raise ValueError("cannot combine results with different binned variables")
+            if not np.array_equal(r.binned[key].edges, b.edges):
+                raise ValueError(f"cannot combine '{key}': different bin edges")
+        k = np.sum([r.binned[key].k for r in results], axis=0)
+        n = np.sum([r.binned[key].n for r in results], axis=0)
+        binned[key] = BinnedRatio.from_counts(b.variable, b.edges, k, n, **opts)
+    return ratios, binned

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from lhcml.errors import ConfigError, InputError
-from lhcml.metrics.stats import ONE_SIGMA, BinnedRatio, Interval, Ratio
+from lhcml.metrics.stats import ONE_SIGMA, BinnedRatio, Interval, Ratio, pool_ratios
 from lhcml.metrics.trackml import trackml_generation
 
 Matching = Literal["atlas", "double_majority", "acts"]
@@ -376,28 +376,17 @@ class TrackingPerformance:
             )
             if not same or r.binned.keys() != first.binned.keys():
                 raise ValueError("cannot combine results with different settings")
-        opts = {"cl": first.cl, "method": first.interval}
-
-        def total(name: str) -> Ratio:
-            k = sum(getattr(r, name).k for r in results)
-            n = sum(getattr(r, name).n for r in results)
-            return Ratio.from_counts(k, n, **opts)
-
-        binned = {}
-        for key, b in first.binned.items():
-            for r in results[1:]:
-                if not np.array_equal(r.binned[key].edges, b.edges):
-                    raise ValueError(f"cannot combine '{key}': different bin edges")
-            k = np.sum([r.binned[key].k for r in results], axis=0)
-            n = np.sum([r.binned[key].n for r in results], axis=0)
-            binned[key] = BinnedRatio.from_counts(b.variable, b.edges, k, n, **opts)
+        ratios, binned = pool_ratios(
+            results,
+            ("efficiency", "fake_rate", "duplicate_rate"),
+            cl=first.cl,
+            method=first.interval,
+        )
         return cls(
             matching=first.matching,
             fiducial=first.fiducial,
             track_selection=first.track_selection,
-            efficiency=total("efficiency"),
-            fake_rate=total("fake_rate"),
-            duplicate_rate=total("duplicate_rate"),
+            **ratios,
             binned=binned,
             n_events=sum(r.n_events for r in results),
             interval=first.interval,
