@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -93,7 +93,6 @@ def evaluate(
     three space points on it.
     """
     from rich.console import Console
-    from rich.table import Table
 
     from lhcml.errors import ConfigError
     from lhcml.metrics.evaluate import evaluate_events
@@ -137,25 +136,7 @@ def evaluate(
         plots=plots,
     )
     perf = result.performance
-    table = Table(title=f"{len(result.events)} event(s), {perf.matching} matching")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("68% interval", justify="right")
-    table.add_column("k / n", justify="right")
-    for name, ratio in (
-        ("efficiency", perf.efficiency),
-        ("fake rate", perf.fake_rate),
-        ("duplicate rate", perf.duplicate_rate),
-    ):
-        if ratio.n:
-            table.add_row(
-                name,
-                f"{ratio.value:.4f}",
-                f"[{ratio.low:.4f}, {ratio.high:.4f}]",
-                f"{ratio.k} / {ratio.n}",
-            )
-        else:
-            table.add_row(name, "-", "-", "0 / 0")
+    table = _rates_table(f"{len(result.events)} event(s), {perf.matching} matching", perf)
     std = "" if math.isnan(result.score_std) else f" +- {result.score_std:.4f} (std)"
     table.add_row("TrackML score", f"{result.score_mean:.4f}", std, "")
     console = Console()
@@ -175,7 +156,6 @@ def _evaluate_seeds(
 ) -> None:
     """``--seeds``: seeding performance of seed files, printed and written to OUT."""
     from rich.console import Console
-    from rich.table import Table
 
     from lhcml.metrics.seeding import evaluate_seed_files
 
@@ -190,7 +170,22 @@ def _evaluate_seeds(
         plots=plots,
     )
     perf = result.performance
-    table = Table(title=f"seeds: {perf.n_events} event(s)")
+    table = _rates_table(f"seeds: {perf.n_events} event(s)", perf)
+    table.add_row("seeds per event", f"{perf.seeds_per_event:.1f}", "", "")
+    if result.resolution is not None:
+        for key, est in result.resolution.overall.items():
+            label = "pT (relative)" if key == "pt" else key
+            table.add_row(f"sigma68 {label}", f"{est.width:.4g}", "", "")
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {len(result.files)} file(s) to [bold]{out}[/]", highlight=False)
+
+
+def _rates_table(title: str, perf: Any) -> Any:
+    """A rich table of efficiency, fake and duplicate rates with intervals and counts."""
+    from rich.table import Table
+
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("68% interval", justify="right")
@@ -209,11 +204,4 @@ def _evaluate_seeds(
             )
         else:
             table.add_row(name, "-", "-", "0 / 0")
-    table.add_row("seeds per event", f"{perf.seeds_per_event:.1f}", "", "")
-    if result.resolution is not None:
-        for key, est in result.resolution.overall.items():
-            label = "pT (relative)" if key == "pt" else key
-            table.add_row(f"sigma68 {label}", f"{est.width:.4g}", "", "")
-    console = Console()
-    console.print(table)
-    console.print(f"wrote {len(result.files)} file(s) to [bold]{out}[/]", highlight=False)
+    return table
