@@ -18,6 +18,7 @@ from lhcml import __version__
 from lhcml.cli.demo import demo
 from lhcml.cli.evaluate import evaluate
 from lhcml.cli.fit import fit_app
+from lhcml.cli.gnn import gnn_app
 from lhcml.cli.inspect import inspect
 from lhcml.cli.reconstruct import reconstruct
 from lhcml.cli.score import score
@@ -74,3 +75,4 @@ app.command("reconstruct")(reconstruct)
 app.command("score")(score)
 app.command("evaluate")(evaluate)
 app.add_typer(fit_app, name="fit")
+app.add_typer(gnn_app, name="gnn")

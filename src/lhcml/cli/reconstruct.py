@@ -19,19 +19,47 @@ def reconstruct(
         list[int] | None, typer.Option("--event-id", help="Only these events (repeatable).")
     ] = None,
     method: Annotated[
-        str, typer.Option(help="Track finder: 'dbscan' (helix-unrolling baseline).")
-    ] = "dbscan",
-    pt_min: Annotated[float, typer.Option(help="Lowest pT hypothesis of the scan [GeV].")] = 0.8,
+        str,
+        typer.Option(
+            help="Track finder: 'gnn' (module map + edge filter + Interaction Network + "
+            "track building, the shipped model set) or 'dbscan' (helix-unrolling baseline)."
+        ),
+    ] = "gnn",
+    pt_min: Annotated[
+        float, typer.Option(help="DBSCAN: lowest pT hypothesis of the scan [GeV].")
+    ] = 0.8,
+    model: Annotated[
+        Path | None, typer.Option(help="GNN: model-set folder (default: the shipped one).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="GNN: 'cpu' or 'cuda'.")] = "cpu",
+    detectors: Annotated[
+        Path | None,
+        typer.Option(
+            help="GNN: detectors.csv(.gz) of the events' module numbering (default: one "
+            "beside the events, as in the TrackML data)."
+        ),
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="GNN: torch CPU threads.")] = None,
 ) -> None:
-    """Reconstruct tracks and write one ``hit_id,track_id`` CSV per event."""
+    """Reconstruct tracks and write one ``hit_id,track_id`` CSV per event (-1: no track)."""
     from rich.console import Console
 
-    from lhcml.errors import ConfigError
     from lhcml.reco.run import reconstruct_events
 
-    if method != "dbscan":
-        raise ConfigError(f"--method: unknown track finder '{method}'; available: dbscan")
-    result = reconstruct_events(events, out, event_ids=event_id, pt_min=pt_min)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    result = reconstruct_events(
+        events,
+        out,
+        event_ids=event_id,
+        method=method,
+        pt_min=pt_min,
+        model_dir=model,
+        device=device,
+        detectors=detectors,
+    )
     Console().print(
         f"wrote {len(result)} submission(s) to [bold]{out}[/] "
         f"({sum(r.seconds for r in result) / max(len(result), 1):.2f} s per event)"

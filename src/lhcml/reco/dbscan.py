@@ -8,8 +8,8 @@ For each curvature hypothesis the hits are clustered with DBSCAN in
 ``(cos phi0, sin phi0, (z - z0) / s)`` (``s`` the transverse arc length), for a grid of curvatures and of vertex
 positions ``z0`` along the beam (pile-up vertices spread over +-150 mm); a hit keeps the largest plausible cluster it joined
 over all hypotheses (the "unrolling" of the Kaggle TrackML kernels). It needs no
-training, so it is the reconstruction of ``lhcml demo`` until a learned chain is
-trained. Measured on simulated ttbar at <mu> = 10 (3 events): TrackML score 0.42,
+training; ``lhcml reconstruct --method dbscan`` runs it as the reference the GNN chain
+(the default) is compared with. Measured on simulated ttbar at <mu> = 10 (3 events): TrackML score 0.42,
 efficiency 82% (ATLAS matching, pT > 1 GeV, |eta| < 2.5), fake rate 26%.
 """
 

@@ -6,9 +6,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from rich.progress import Progress
 
+from lhcml.data.event import Event
 from lhcml.io import list_events, read_event, resolve_prefix
 from lhcml.reco.dbscan import HelixDBSCAN, HelixDBSCANConfig
 from lhcml.reco.submission import submission_path, write_submission
@@ -24,23 +27,44 @@ class ReconstructionResult:
     seconds: float
 
 
+#: Track finders of :func:`reconstruct_events`.
+METHODS: tuple[str, ...] = ("gnn", "dbscan")
+
+
 def reconstruct_events(
     events: str | Path,
     out_dir: str | Path,
     *,
     event_ids: Sequence[int] | None = None,
+    method: str = "gnn",
     pt_min: float = 0.8,
+    model_dir: str | Path | None = None,
+    device: str = "cpu",
+    detectors: str | Path | None = None,
     progress: bool = True,
 ) -> list[ReconstructionResult]:
-    """Find tracks with the helix DBSCAN baseline in each event; write submissions.
+    """Find tracks in each event; write submissions.
 
     Args:
         events: directory of events, or one event prefix.
         out_dir: directory for ``event*-submission.csv``.
         event_ids: subset of events (default: all in the directory).
-        pt_min: lowest pT hypothesis [GeV].
+        method: ``gnn`` (the GNN chain, :class:`lhcml.gnn.pipeline.GNNChain`) or
+            ``dbscan`` (the helix-unrolling baseline).
+        pt_min: DBSCAN: lowest pT hypothesis [GeV].
+        model_dir: GNN: model set (default: the shipped one).
+        device: GNN: ``cpu`` or ``cuda``.
+        detectors: GNN: detector file describing the events' module numbering (default:
+            a ``detectors.csv(.gz)`` beside the events, as in the TrackML data).
         progress: show a progress bar.
+
+    Raises:
+        ConfigError: unknown method.
     """
+    from lhcml.errors import ConfigError
+
+    if method not in METHODS:
+        raise ConfigError(f"--method: unknown track finder '{method}'; available: {list(METHODS)}")
     events = Path(events)
     if events.is_dir():
         ids = list(event_ids) if event_ids else list_events(events)
@@ -48,20 +72,53 @@ def reconstruct_events(
     else:
         prefix, eid = resolve_prefix(events)
         sources = [(prefix, eid)]
-    finder = HelixDBSCAN(HelixDBSCANConfig(pt_min=pt_min))
+    if method == "gnn":
+        from lhcml.gnn.pipeline import GNNChain
+
+        chain = GNNChain(model_dir, device=device)
+        find = _gnn_finder(chain, detectors)
+    else:
+        finder = HelixDBSCAN(HelixDBSCANConfig(pt_min=pt_min))
+
+        def find(event: Event, source: Path) -> pd.DataFrame:
+            return finder.find_tracks(event.hits)
+
     results = []
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("reconstructing", total=len(sources))
         for source, eid in sources:
             event = read_event(source, eid if source.is_dir() else None, parts=["hits"])
             start = time.perf_counter()
-            tracks = finder.find_tracks(event.hits)
+            tracks = find(event, source)
             seconds = time.perf_counter() - start
             path = write_submission(tracks, submission_path(out_dir, event.event_id))
             results.append(
                 ReconstructionResult(
-                    event.event_id, path, int(tracks["track_id"].nunique()), seconds
+                    event.event_id,
+                    path,
+                    int(tracks["track_id"][tracks["track_id"] >= 0].nunique()),
+                    seconds,
                 )
             )
             bar.advance(task)
     return results
+
+
+def _gnn_finder(chain: Any, detectors: str | Path | None) -> Any:
+    """``find(event, source)`` running the GNN chain, translating module numbers with the
+    given detector file or one found beside the events."""
+    from lhcml.gnn.stages import find_detectors
+    from lhcml.io import read_detectors
+
+    cache: dict[Path, pd.DataFrame] = {}
+
+    def find(event: Event, source: Path) -> pd.DataFrame:
+        det_file = Path(detectors) if detectors is not None else find_detectors(source)
+        det = None
+        if det_file is not None:
+            if det_file not in cache:
+                cache[det_file] = read_detectors(det_file)
+            det = cache[det_file]
+        return chain.reconstruct(event, detectors=det).tracks
+
+    return find

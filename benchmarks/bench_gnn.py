@@ -1,0 +1,255 @@
+"""CPU time and peak memory of the GNN chain per stage, per mu=200 event, against the
+helix DBSCAN baseline (the reference) on the same events in the same run.
+
+Stages: node features, graph construction (module map), edge filter, edge classifier
+(Interaction Network), track building. Memory: the process's resident set, sampled every
+2 ms by a thread while each stage runs (peak minus the resident set before the event, and
+the absolute peak). Events: ``--events DIR`` (default ``data/gnn/test``); missing ones are
+simulated (ttbar, <mu> = 200).
+
+    python benchmarks/bench_gnn.py [--events data/gnn/test] [--n 3] [--threads 2]
+        [--device cpu|cuda] [--model DIR] [--json OUT.json] [--no-reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+_PAGE = 4096
+
+
+def rss() -> int:
+    """Resident set size of this process [bytes] (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+class PeakRSS:
+    """Highest resident set size seen between :meth:`reset` calls (a sampling thread)."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        self.peak = rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss())
+            time.sleep(self.interval)
+
+    def reset(self) -> int:
+        """Start a new window; returns the resident set now."""
+        now = rss()
+        self.peak = now
+        return now
+
+    def read(self) -> int:
+        """Peak of the current window."""
+        time.sleep(2 * self.interval)
+        return max(self.peak, rss())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def timed_stages(
+    chain: Any, event: Any, detectors: Any, sampler: PeakRSS
+) -> dict[str, dict[str, float]]:
+    """Run the chain stage by stage (the code of ``GNNChain.reconstruct``, unrolled so each
+    stage gets its own memory window)."""
+    import torch
+
+    from lhcml.gnn.features import event_nodes
+    from lhcml.gnn.lightning import compact
+    from lhcml.gnn.pipeline import _sync, _without_truth
+    from lhcml.gnn.stages import distance_key
+    from lhcml.gnn.track_building import build_tracks
+
+    out: dict[str, dict[str, float]] = {}
+    state: dict[str, Any] = {}
+
+    def stage(name: str, fn: Callable[[], None]) -> None:
+        base = sampler.reset()
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        fn()
+        _sync(chain.device)
+        out[name] = {
+            "wall": time.perf_counter() - t0,
+            "cpu": time.process_time() - cpu0,
+            "peak_mb": sampler.read() / 2**20,
+            "delta_mb": (sampler.read() - base) / 2**20,
+        }
+
+    def features() -> None:
+        state["nodes"] = event_nodes(_without_truth(event), use_cells=chain.use_cells)
+
+    def graph() -> None:
+        hits = event.hits
+        if detectors is not None:
+            from lhcml.gnn.graph_construction.module_map import translate_modules
+
+            hits = translate_modules(hits, detectors, chain.centres)
+        state["ei"] = torch.from_numpy(chain.module_map.build_edges(hits)).to(chain.device)
+        state["x"] = torch.from_numpy(state["nodes"].x).to(chain.device)
+
+    def edge_filter() -> None:
+        with torch.no_grad():
+            keep = chain.filter.scores(state["x"], state["ei"]) >= chain.filter_threshold
+        state["ei"] = state["ei"][:, keep]
+
+    def classifier() -> None:
+        with torch.no_grad():
+            state["scores"] = torch.sigmoid(chain.gnn(*compact(state["x"], state["ei"])))
+
+    def tracks() -> None:
+        state["tid"] = build_tracks(
+            state["nodes"].n_nodes,
+            state["ei"].cpu().numpy(),
+            state["scores"].float().cpu().numpy(),
+            distance_key(state["nodes"].x),
+            **{
+                "cc_threshold": chain.threshold,
+                "walk_threshold": chain.threshold,
+                **chain.track_building,
+            },
+        )
+
+    stage("node features", features)
+    stage("graph construction", graph)
+    out["graph construction"]["edges"] = float(state["ei"].shape[1])
+    if chain.filter is not None:
+        stage("edge filter", edge_filter)
+        out["edge filter"]["edges"] = float(state["ei"].shape[1])
+    stage("edge classifier (GNN)", classifier)
+    stage("track building", tracks)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=Path, default=Path("data/gnn/test"))
+    parser.add_argument("--n", type=int, default=3, help="events to time")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", type=Path, default=None, help="model set (default: shipped)")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--no-reference", action="store_true", help="skip the DBSCAN reference (~100 s/event)"
+    )
+    args = parser.parse_args()
+
+    import torch
+
+    from lhcml.gnn.pipeline import GNNChain
+    from lhcml.io import list_events, read_event
+    from lhcml.reco import HelixDBSCAN
+
+    torch.set_num_threads(args.threads)
+    ids = list_events(args.events) if args.events.is_dir() else []
+    if len(ids) < args.n:
+        from lhcml.simulation import SimulationConfig, simulate_events
+
+        simulate_events(
+            SimulationConfig(process="ttbar", mu=200, seed=303),
+            args.events,
+            events=args.n,
+            first_event=2000,
+        )
+        ids = list_events(args.events)
+    ids = ids[: args.n]
+    sampler = PeakRSS()
+    chain = GNNChain(args.model, device=args.device)
+    dbscan = HelixDBSCAN()
+    rows: dict[str, list[dict[str, float]]] = {}
+    hits = []
+    # Warm-up (numba compilation, allocator): not timed.
+    warm = read_event(args.events, ids[0], parts=["hits"])
+    chain.reconstruct(warm)
+    for eid in ids:
+        event = read_event(args.events, eid, parts=["hits"])
+        hits.append(len(event.hits))
+        for name, values in timed_stages(chain, event, None, sampler).items():
+            rows.setdefault(name, []).append(values)
+        if args.no_reference:
+            continue
+        base = sampler.reset()
+        t0, c0 = time.perf_counter(), time.process_time()
+        dbscan.find_tracks(event.hits)
+        rows.setdefault("DBSCAN baseline (reference)", []).append(
+            {
+                "wall": time.perf_counter() - t0,
+                "cpu": time.process_time() - c0,
+                "peak_mb": sampler.read() / 2**20,
+                "delta_mb": (sampler.read() - base) / 2**20,
+            }
+        )
+    sampler.close()
+
+    def mean(name: str, key: str) -> float:
+        return float(np.mean([r.get(key, np.nan) for r in rows[name]]))
+
+    gnn_names = [n for n in rows if not n.startswith("DBSCAN")]
+    total_wall = sum(mean(n, "wall") for n in gnn_names)
+    total_cpu = sum(mean(n, "cpu") for n in gnn_names)
+    ref = "DBSCAN baseline (reference)"
+    table = Table(
+        title=f"GNN chain per event: {len(ids)} ttbar <mu>=200 events, {np.mean(hits):.0f} hits, "
+        f"{args.threads} thread(s), {args.device}"
+    )
+    for col in ("stage", "wall [s]", "CPU [s]", "edges out", "peak RSS [MB]", "+RSS [MB]"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for name in [*gnn_names, ref] if ref in rows else gnn_names:
+        edges = mean(name, "edges") if name in gnn_names else float("nan")
+        table.add_row(
+            name,
+            f"{mean(name, 'wall'):.3f}",
+            f"{mean(name, 'cpu'):.3f}",
+            "" if np.isnan(edges) else f"{edges:,.0f}",
+            f"{max(r['peak_mb'] for r in rows[name]):.0f}",
+            f"{max(r['delta_mb'] for r in rows[name]):.0f}",
+        )
+    peak = max(r["peak_mb"] for n in gnn_names for r in rows[n])
+    table.add_row("GNN chain total", f"{total_wall:.3f}", f"{total_cpu:.3f}", "", f"{peak:.0f}", "")
+    if ref in rows:
+        table.add_row(
+            "ratio GNN / DBSCAN",
+            f"{total_wall / mean(ref, 'wall'):.2f}",
+            f"{total_cpu / mean(ref, 'cpu'):.2f}",
+            "",
+            "",
+            "",
+        )
+    Console().print(table)
+    if args.json:
+        summary = {
+            "events": len(ids),
+            "hits_per_event": float(np.mean(hits)),
+            "threads": args.threads,
+            "device": args.device,
+            "stages": {
+                n: {k: mean(n, k) for k in ("wall", "cpu", "edges") if k in rows[n][0]}
+                for n in rows
+            },
+            "peak_rss_mb": {n: max(r["peak_mb"] for r in rows[n]) for n in rows},
+            "total_wall": total_wall,
+            "total_cpu": total_cpu,
+        }
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

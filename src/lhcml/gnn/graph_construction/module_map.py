@@ -1,0 +1,415 @@
+"""Module map graph construction (the GNN4ITk default graph builder).
+
+**Building** (:meth:`ModuleMap.fit`): from training events, every truth edge of a
+selected particle (consecutive hits, see :func:`lhcml.gnn.features.truth_edges`) connects
+a module ``m1`` (inner hit) to a module ``m2`` (outer hit). The map keeps every such
+module pair with, for four doublet variables, the smallest and largest value seen:
+
+- ``z0``: the doublet's line in (r, z) extrapolated to r = 0 [mm],
+- ``dphi``: azimuth difference [rad],
+- ``phi_slope``: ``dphi / dr`` [rad/mm],
+- ``deta``: pseudorapidity difference.
+
+Each window is widened by ``margin`` times its width plus a fixed pad per variable, since a
+few training events see only a part of each pair's range.
+
+**Applying** (:meth:`ModuleMap.build_edges`): every hit pair (h1 in m1, h2 in m2) of every
+module pair of the map whose variables fall in the pair's windows becomes an edge
+``h1 -> h2``. Vectorised with numpy: the candidate pairs of a block of module pairs are
+enumerated at once (``n1 * n2`` per pair, blocks of at most ``chunk`` candidates, so memory
+stays bounded) and cut together.
+
+Module ids: the map is keyed on the ACTS Generic detector's (volume, layer, module)
+numbering, which the simulation writes. The TrackML detector has the same modules with the
+endcap modules numbered differently; :func:`translate_modules` maps an event's ids to the
+map's through the module centres of a ``detectors.csv`` (exact to 0.01 mm: same geometry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from lhcml.errors import ConfigError, InputError
+from lhcml.gnn.features import truth_edges
+from lhcml.metrics.tracking import FiducialSelection
+
+if TYPE_CHECKING:
+    from lhcml.data.event import Event
+
+#: Doublet variables with a window per module pair.
+VARIABLES: tuple[str, ...] = ("z0", "dphi", "phi_slope", "deta")
+_CLAMP = 1.0e4  # z0 of doublets with dr ~ 0 (endcap to endcap) is clamped, not infinite
+
+
+def module_keys(hits: pd.DataFrame) -> np.ndarray:
+    """One int64 key per hit: ``volume << 32 | layer << 16 | module``."""
+    return (
+        (hits["volume_id"].to_numpy(np.int64) << 32)
+        | (hits["layer_id"].to_numpy(np.int64) << 16)
+        | hits["module_id"].to_numpy(np.int64)
+    )
+
+
+def doublet_variables(
+    r1: np.ndarray,
+    phi1: np.ndarray,
+    z1: np.ndarray,
+    r2: np.ndarray,
+    phi2: np.ndarray,
+    z2: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The four doublet variables of hit pairs (float64 in, float64 out)."""
+    dr = r2 - r1
+    dz = z2 - z1
+    dphi = np.remainder(phi2 - phi1 + np.pi, 2 * np.pi) - np.pi
+    safe = np.where(np.abs(dr) < 1e-6, 1e-6, dr)
+    eta1 = np.arcsinh(z1 / np.maximum(r1, 1e-3))
+    eta2 = np.arcsinh(z2 / np.maximum(r2, 1e-3))
+    return {
+        "z0": np.clip(z1 - r1 * dz / safe, -_CLAMP, _CLAMP),
+        "dphi": dphi,
+        "phi_slope": np.clip(dphi / safe, -_CLAMP, _CLAMP),
+        "deta": eta2 - eta1,
+    }
+
+
+def _cylindrical(hits: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = hits["x"].to_numpy(np.float64)
+    y = hits["y"].to_numpy(np.float64)
+    return np.hypot(x, y), np.arctan2(y, x), hits["z"].to_numpy(np.float64)
+
+
+class ModuleMap:
+    """Module pairs crossed consecutively by true particles, with cut windows.
+
+    Args:
+        pt_min: particles below this pT [GeV] do not enter the map.
+        abs_eta_max: nor those beyond this |eta|.
+        primary_only: learn from primary particles only (secondaries widen the z0 windows).
+        min_count: module pairs seen fewer times are dropped.
+        margin: each window is widened on both sides by ``margin`` times its width ...
+        pad_z0: ... plus this [mm] ...
+        pad_dphi: ... [rad] ...
+        pad_phi_slope: ... [rad / mm] ...
+        pad_deta: ... for the four variables.
+        chunk: candidate hit pairs cut at once when applying (bounds the memory).
+    """
+
+    def __init__(
+        self,
+        pt_min: float = 0.9,
+        abs_eta_max: float = 4.0,
+        primary_only: bool = True,
+        min_count: int = 1,
+        margin: float = 0.2,
+        pad_z0: float = 10.0,
+        pad_dphi: float = 0.002,
+        pad_phi_slope: float = 2.0e-5,
+        pad_deta: float = 0.01,
+        chunk: int = 4_000_000,
+    ) -> None:
+        if pt_min < 0 or margin < 0 or min_count < 1 or chunk < 1:
+            raise ConfigError("module map: pt_min, margin >= 0, min_count, chunk >= 1 needed")
+        self.config: dict[str, Any] = {
+            "pt_min": pt_min,
+            "abs_eta_max": abs_eta_max,
+            "primary_only": primary_only,
+            "min_count": min_count,
+            "margin": margin,
+            "pad_z0": pad_z0,
+            "pad_dphi": pad_dphi,
+            "pad_phi_slope": pad_phi_slope,
+            "pad_deta": pad_deta,
+            "chunk": chunk,
+        }
+        self.chunk = chunk
+        #: One row per module pair: ``m1, m2, count`` and ``<var>_min, <var>_max``.
+        self.table: pd.DataFrame | None = None
+        self.n_events = 0
+
+    # -- building -------------------------------------------------------------------
+
+    def doublets(self, event: Event) -> pd.DataFrame:
+        """Truth doublets of the selected particles of one event: modules and variables."""
+        edges, pid = truth_edges(event)
+        assert event.truth is not None and event.particles is not None
+        sel = FiducialSelection(
+            pt_min=self.config["pt_min"],
+            abs_eta_max=self.config["abs_eta_max"],
+            min_hits=2,
+            primary_only=self.config["primary_only"],
+        )
+        from lhcml.gnn.features import target_particles
+
+        keep = np.isin(pid, target_particles(event, sel))
+        edges = edges[:, keep]
+        keys = module_keys(event.hits)
+        r, phi, z = _cylindrical(event.hits)
+        a, b = edges
+        var = doublet_variables(r[a], phi[a], z[a], r[b], phi[b], z[b])
+        return pd.DataFrame({"m1": keys[a], "m2": keys[b], **var})
+
+    def fit(self, events: Iterable[Event], *, batch: int = 50) -> ModuleMap:
+        """Learn the module pairs and their windows from events with truth.
+
+        Doublets are reduced to per-pair counts and extremes every ``batch`` events, so
+        memory stays bounded however many events are used.
+
+        Raises:
+            InputError: no event, or no truth doublet in them.
+        """
+        partial: list[pd.DataFrame] = []
+        pending: list[pd.DataFrame] = []
+        for event in events:
+            pending.append(self.doublets(event))
+            self.n_events += 1
+            if len(pending) >= batch:
+                partial.append(_reduce(pd.concat(pending, ignore_index=True), raw=True))
+                pending = []
+        if pending:
+            partial.append(_reduce(pd.concat(pending, ignore_index=True), raw=True))
+        if not partial or sum(len(p) for p in partial) == 0:
+            raise InputError("module map: no truth doublets in the training events")
+        table = _reduce(pd.concat(partial, ignore_index=True), raw=False)
+        table = table[table["count"] >= self.config["min_count"]].reset_index(drop=True)
+        self.table = table
+        return self
+
+    def windows(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Widened ``(low, high)`` window of each variable for each module pair."""
+        t = self._table()
+        out = {}
+        for v in VARIABLES:
+            lo = t[f"{v}_min"].to_numpy(np.float64)
+            hi = t[f"{v}_max"].to_numpy(np.float64)
+            pad = self.config["margin"] * (hi - lo) + self.config[f"pad_{v}"]
+            out[v] = (lo - pad, hi + pad)
+        return out
+
+    def _table(self) -> pd.DataFrame:
+        if self.table is None:
+            raise ConfigError("module map: not built yet (fit it or load one)")
+        return self.table
+
+    # -- applying -------------------------------------------------------------------
+
+    def build_edges(self, hits: pd.DataFrame) -> np.ndarray:
+        """Edges of the event's hits allowed by the map.
+
+        Hits are sorted by module, then azimuth, so for a hit of ``m1`` the hits of ``m2``
+        inside the pair's ``dphi`` window form one contiguous run (two when the window
+        wraps around +-pi), found with one vectorised ``searchsorted``; only those
+        candidates are cut on the other variables.
+
+        Args:
+            hits: ``x, y, z, volume_id, layer_id, module_id`` (rows = graph nodes).
+
+        Returns:
+            ``(2, E)`` int64 rows into ``hits``, inner hit first.
+        """
+        table = self._table()
+        if len(hits) == 0:
+            return np.zeros((2, 0), np.int64)
+        keys = module_keys(hits)
+        r, phi, z = _cylindrical(hits)
+        uniq, mod = np.unique(keys, return_inverse=True)
+        # Composite sort key: module index, then phi + pi in [0, 2 pi] (< 8).
+        phi_pos = np.clip(phi + np.pi, 0.0, 2 * np.pi)
+        skey = mod * 8.0 + phi_pos
+        order = np.argsort(skey, kind="stable")
+        skey, r, phi, z = skey[order], r[order], phi[order], z[order]
+        start = np.searchsorted(skey, np.arange(len(uniq)) * 8.0)
+        count = np.diff(np.append(start, len(skey)))
+        # Module pairs whose two modules both have hits in this event.
+        m1 = table["m1"].to_numpy()
+        m2 = table["m2"].to_numpy()
+        i1 = np.minimum(np.searchsorted(uniq, m1), len(uniq) - 1)
+        i2 = np.minimum(np.searchsorted(uniq, m2), len(uniq) - 1)
+        pairs = np.flatnonzero((uniq[i1] == m1) & (uniq[i2] == m2))
+        if len(pairs) == 0:
+            return np.zeros((2, 0), np.int64)
+        win = {v: (lo[pairs], hi[pairs]) for v, (lo, hi) in self.windows().items()}
+        u1, u2 = i1[pairs], i2[pairs]
+        n1 = count[u1]
+        # One entry per (module pair, hit of m1).
+        p = np.repeat(np.arange(len(pairs)), n1)
+        a = start[u1][p] + (np.arange(len(p)) - np.repeat(np.cumsum(n1) - n1, n1))
+        seg_lo = start[u2][p]
+        seg_hi = seg_lo + count[u2][p]
+        dlo, dhi = win["dphi"]
+        full = (dhi - dlo)[p] >= 2 * np.pi
+        lo_w = np.remainder(phi[a] + dlo[p] + np.pi, 2 * np.pi)
+        hi_w = np.remainder(phi[a] + dhi[p] + np.pi, 2 * np.pi)
+        base = u2[p] * 8.0
+        pos_lo = np.searchsorted(skey, base + lo_w, side="left")
+        pos_hi = np.searchsorted(skey, base + hi_w, side="right")
+        wraps = (lo_w > hi_w) | full
+        # Run 1: [pos_lo, pos_hi) without wrap; [seg_lo, pos_hi) with wrap.
+        # Run 2 (wrap only): [pos_lo, seg_hi).
+        r1_lo = np.where(wraps, seg_lo, pos_lo)
+        r1_hi = np.where(full, seg_hi, pos_hi)
+        r2_lo = np.where(wraps & ~full, pos_lo, 0)
+        r2_hi = np.where(wraps & ~full, seg_hi, 0)
+        out_a, out_b = [], []
+        for lo_run, hi_run in ((r1_lo, r1_hi), (r2_lo, r2_hi)):
+            n = np.maximum(hi_run - lo_run, 0)
+            ends = np.cumsum(n)
+            first = 0
+            while first < len(n):
+                # Blocks of at most `chunk` candidates bound the memory.
+                base_n = ends[first - 1] if first else 0
+                last = max(int(np.searchsorted(ends, base_n + self.chunk, side="right")), first + 1)
+                sl = slice(first, last)
+                nn = n[sl]
+                e = np.repeat(np.arange(first, last), nn)
+                b = lo_run[e] + (np.arange(len(e)) - np.repeat(np.cumsum(nn) - nn, nn))
+                aa = a[e]
+                var = doublet_variables(r[aa], phi[aa], z[aa], r[b], phi[b], z[b])
+                keep = np.ones(len(e), bool)
+                pe = p[e]
+                for v in VARIABLES:
+                    lo, hi = win[v]
+                    keep &= (var[v] >= lo[pe]) & (var[v] <= hi[pe])
+                out_a.append(aa[keep])
+                out_b.append(b[keep])
+                first = last
+        a_all = order[np.concatenate(out_a)]
+        b_all = order[np.concatenate(out_b)]
+        # Pairs (m1, m2) and (m2, m1) can both yield a hit pair: keep it once.
+        n_hits = len(hits)
+        lo_h, hi_h = np.minimum(a_all, b_all), np.maximum(a_all, b_all)
+        _, first_idx = np.unique(lo_h * n_hits + hi_h, return_index=True)
+        first_idx = np.sort(first_idx)
+        return np.vstack([a_all[first_idx], b_all[first_idx]]).astype(np.int64)
+
+    # -- files ----------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the map (Parquet table + settings in its metadata) atomically."""
+        import json
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from lhcml.io.atomic import write_atomic
+
+        # float32 windows and int32 counts halve the file; the widened windows do not
+        # need more digits.
+        t = self._table().astype({"count": np.int32})
+        t = t.astype({c: np.float32 for c in t.columns if c.endswith(("_min", "_max"))})
+        table = pa.Table.from_pandas(t, preserve_index=False)
+        meta = {"config": self.config, "n_events": self.n_events}
+        table = table.replace_schema_metadata({b"lhcml_module_map": json.dumps(meta).encode()})
+        return write_atomic(path, lambda p: pq.write_table(table, p, compression="zstd"))
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides: Any) -> ModuleMap:
+        """Read a map written by :meth:`save` (settings may be overridden, e.g. pads).
+
+        Raises:
+            InputError: missing or unreadable file.
+        """
+        import json
+
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError("module map file not found", path=path)
+        try:
+            table = pq.read_table(path)
+            meta = json.loads(table.schema.metadata[b"lhcml_module_map"])
+        except Exception as e:
+            raise InputError(f"not a module map file: {e}", path=path) from e
+        config = {**meta["config"], **overrides}
+        mm = cls(**config)
+        t = table.to_pandas()
+        mm.table = t.astype({c: np.float64 for c in t.columns if c.endswith(("_min", "_max"))})
+        mm.n_events = int(meta.get("n_events", 0))
+        return mm
+
+    def __repr__(self) -> str:
+        n = 0 if self.table is None else len(self.table)
+        return f"ModuleMap({n} module pairs from {self.n_events} events)"
+
+
+def _reduce(d: pd.DataFrame, *, raw: bool) -> pd.DataFrame:
+    """Per module pair: count and extremes, from raw doublets or from partial tables."""
+    agg: dict[str, tuple[str, str]] = {"count": ("z0", "size") if raw else ("count", "sum")}
+    for v in VARIABLES:
+        agg[f"{v}_min"] = (v if raw else f"{v}_min", "min")
+        agg[f"{v}_max"] = (v if raw else f"{v}_max", "max")
+    return d.groupby(["m1", "m2"], sort=True).agg(**agg).reset_index()
+
+
+# -- module numbering ---------------------------------------------------------------
+
+
+def generic_module_centres() -> pd.DataFrame:
+    """Centres of the ACTS Generic detector's sensitive modules (builds the detector, ~1 s).
+
+    Returns:
+        ``volume_id, layer_id, module_id, cx, cy, cz``.
+    """
+    from lhcml.simulation import SimulationConfig
+    from lhcml.simulation.detector import DetectorSimulation
+
+    m = DetectorSimulation(SimulationConfig()).modules
+    return pd.DataFrame(
+        {
+            "volume_id": m.volume.astype(np.int32),
+            "layer_id": m.layer.astype(np.int32),
+            "module_id": m.module.astype(np.int32),
+            "cx": m.center[:, 0].astype(np.float32),
+            "cy": m.center[:, 1].astype(np.float32),
+            "cz": m.center[:, 2].astype(np.float32),
+        }
+    )
+
+
+def translate_modules(
+    hits: pd.DataFrame, detectors: pd.DataFrame, reference: pd.DataFrame, tol: float = 1.0
+) -> pd.DataFrame:
+    """Renumber the hits' modules into the reference numbering through module centres.
+
+    Args:
+        hits: hits with ``volume_id, layer_id, module_id`` in the numbering of ``detectors``.
+        detectors: the event's detector table (``cx, cy, cz`` per module).
+        reference: the map's module centres (:func:`generic_module_centres`).
+        tol: largest centre distance [mm] accepted as the same module.
+
+    Returns:
+        A copy of ``hits`` with ``module_id`` in the reference numbering.
+
+    Raises:
+        InputError: a module has no reference module within ``tol`` in its layer (not the
+            same detector).
+    """
+    from scipy.spatial import cKDTree
+
+    keys = ["volume_id", "layer_id", "module_id"]
+    new = np.full(len(detectors), -1, np.int64)
+    for (vol, lay), ref in reference.groupby(["volume_id", "layer_id"]):
+        rows = np.flatnonzero(
+            (detectors["volume_id"].to_numpy() == vol) & (detectors["layer_id"].to_numpy() == lay)
+        )
+        if len(rows) == 0:
+            continue
+        tree = cKDTree(ref[["cx", "cy", "cz"]].to_numpy(np.float64))
+        dist, idx = tree.query(detectors.iloc[rows][["cx", "cy", "cz"]].to_numpy(np.float64))
+        new[rows] = np.where(dist <= tol, ref["module_id"].to_numpy()[idx], -1)
+    det = detectors[keys].assign(new_module=new)
+    merged = hits[keys].merge(det, on=keys, how="left")
+    mod = merged["new_module"].to_numpy()
+    if np.isnan(mod.astype(np.float64)).any() or (mod < 0).any():
+        raise InputError(
+            "some hit modules have no counterpart within "
+            f"{tol} mm in the module map's detector: not the same detector geometry",
+            column="module_id",
+        )
+    return hits.assign(module_id=mod.astype(np.int32))
