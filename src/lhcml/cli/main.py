@@ -20,6 +20,7 @@ from lhcml.cli.evaluate import evaluate
 from lhcml.cli.fit import fit_app
 from lhcml.cli.gnn import gnn_app
 from lhcml.cli.inspect import inspect
+from lhcml.cli.jets import app as jets_app
 from lhcml.cli.reconstruct import reconstruct
 from lhcml.cli.score import score
 from lhcml.cli.seed import seed
@@ -76,3 +77,4 @@ app.command("score")(score)
 app.command("evaluate")(evaluate)
 app.add_typer(fit_app, name="fit")
 app.add_typer(gnn_app, name="gnn")
+app.add_typer(jets_app, name="jets")
