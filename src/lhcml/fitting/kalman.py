@@ -134,6 +134,19 @@ def _path(
 
 
 @nb.njit(cache=True)
+def _to_local(x: float, y: float, z: float, surf: np.ndarray, out: np.ndarray) -> None:
+    """Local coordinates of a global point on ``surf`` (cylinder: r*dphi, dz; plane: u, v)."""
+    if surf[0] == 0.0:
+        out[0] = surf[1] * _wrap(math.atan2(y, x) - surf[5])
+        out[1] = z - surf[4]
+    else:
+        dx, dy = x - surf[2], y - surf[3]
+        sp, cp = math.sin(surf[5]), math.cos(surf[5])
+        out[0] = -sp * dx + cp * dy
+        out[1] = cp * dx + sp * dy
+
+
+@nb.njit(cache=True)
 def _transport(
     st: np.ndarray, src: np.ndarray, dst: np.ndarray, bfield: float, out: np.ndarray
 ) -> bool:
@@ -149,14 +162,7 @@ def _transport(
     if not math.isfinite(s):
         return False
     nx, ny, nz, nphi = _advance(x, y, z, phi, kappa, cot, s)
-    if dst[0] == 0.0:
-        out[0] = dst[1] * _wrap(math.atan2(ny, nx) - dst[5])
-        out[1] = nz - dst[4]
-    else:
-        dx, dy = nx - dst[2], ny - dst[3]
-        sp, cp = math.sin(dst[5]), math.cos(dst[5])
-        out[0] = -sp * dx + cp * dy
-        out[1] = cp * dx + sp * dy
+    _to_local(nx, ny, nz, dst, out)
     out[2] = _wrap(nphi)
     out[3] = theta
     out[4] = qop
@@ -283,14 +289,7 @@ def _seed_state(seed: np.ndarray, surf: np.ndarray, bfield: float, out: np.ndarr
     if not math.isfinite(s):
         return False
     nx, ny, nz, nphi = _advance(x, y, z0, phi, kappa, cot, s)
-    if surf[0] == 0.0:
-        out[0] = surf[1] * _wrap(math.atan2(ny, nx) - surf[5])
-        out[1] = nz - surf[4]
-    else:
-        dx, dy = nx - surf[2], ny - surf[3]
-        sp, cp = math.sin(surf[5]), math.cos(surf[5])
-        out[0] = -sp * dx + cp * dy
-        out[1] = cp * dx + sp * dy
+    _to_local(nx, ny, nz, surf, out)
     out[2] = _wrap(nphi)
     out[3] = theta
     out[4] = qopt * sth
