@@ -40,7 +40,7 @@ import numpy as np
 from lhcml.errors import ConfigError
 from lhcml.fitting import geometry
 from lhcml.fitting.candidates import Candidates
-from lhcml.fitting.helix import helix_fit_flat
+from lhcml.fitting.features import helix_features
 from lhcml.fitting.targets import BFIELD, wrap_angle
 
 COORDS: tuple[str, ...] = ("xyz", "rphiz", "rdphiz")
@@ -53,7 +53,6 @@ SEED_QOPT_FLOOR = 2e-4
 PLAIN_SCALES: tuple[float, ...] = (0.5, 0.5, 0.05, 0.05, 50.0)
 #: Number of detector-layer ids (embedding size of the model).
 N_DETECTOR_IDS = 100
-_VOLUME_INDEX = {v: i + 1 for i, v in enumerate(geometry.ALL_VOLUMES)}
 
 
 @dataclass(frozen=True)
@@ -129,10 +128,7 @@ class Encoded:
 
 def detector_index(volume: np.ndarray, layer: np.ndarray) -> np.ndarray:
     """Small integer per (volume, layer) of the Generic layout (0: unknown)."""
-    vi = np.zeros(256, np.int64)
-    for v, i in _VOLUME_INDEX.items():
-        vi[v] = i
-    v = vi[np.clip(np.asarray(volume, np.int64), 0, 255)]
+    v = geometry.volume_index_table()[np.clip(np.asarray(volume, np.int64), 0, 255)]
     lay = np.clip(np.asarray(layer, np.int64) // 2, 0, 9)
     return np.where(v > 0, v * 10 + lay, 0)
 
@@ -165,58 +161,40 @@ def encode(
     cfg = (config or FeatureConfig()).validate()
     n = len(cands)
     lengths = cands.lengths
-    xyz = cands.xyz.astype(np.float64)
-    r = np.hypot(xyz[:, 0], xyz[:, 1])
-    phi = np.arctan2(xyz[:, 1], xyz[:, 0])
-    first = np.repeat(cands.offsets[:-1], lengths)
-    frames = geometry.measurement_frames(
-        xyz, cands.volume, cands.layer, cands.module, use_modules=cfg.module_frames
-    )
-    barrel = geometry.is_barrel(cands.volume)
-    frame_feat = np.where(barrel, 0.0, np.sin(frames - phi))
-    if cfg.coords == "xyz":
-        coords = xyz / 1000.0
-    elif cfg.coords == "rphiz":
-        coords = np.column_stack([r / 1000.0, phi / math.pi, xyz[:, 2] / 1000.0])
-    else:
-        dphi = wrap_angle(phi - phi[first]) if len(phi) else phi
-        coords = np.column_stack([r / 1000.0, 4.0 * dphi, xyz[:, 2] / 1000.0])
-    feats = [coords, frame_feat[:, None]]
-    nh = lengths.astype(np.float64)
     if cfg.seed == "helix":
-        seed, res = helix_fit_flat(
-            xyz, cands.volume, cands.offsets, frames=frames, bfield=cfg.bfield
+        # One compiled pass (lhcml.fitting.features); the definitions are above.
+        hit_features, det, glob, reference, scale = helix_features(
+            cands.xyz,
+            cands.volume,
+            cands.layer,
+            cands.module,
+            cands.offsets,
+            coords=cfg.coords,
+            module_frames=cfg.module_frames,
+            bfield=cfg.bfield,
+            scales=SEED_SCALES,
+            qopt_floor=SEED_QOPT_FLOOR,
         )
-        ok = np.all(np.isfinite(seed), axis=1)
-        # A straight line from the first hit where the helix fit failed.
-        seed[~ok] = _plain_reference(cands, phi, xyz)[~ok]
-        res = np.nan_to_num(res)
-        sig = geometry.hit_resolution(cands.volume)
-        cot = np.repeat(1.0 / np.tan(seed[:, 1]), lengths)
-        sig_z = np.where(barrel, sig[:, 1], sig[:, 0] + sig[:, 1] * np.abs(cot))
-        nt = res[:, 0] / sig[:, 0]
-        nz = res[:, 1] / sig_z
-        feats += [np.arcsinh(nt / 2.0)[:, None], np.arcsinh(nz / 2.0)[:, None]]
-        cand = cands.candidate_of_hit
-        rms_t = np.sqrt(np.bincount(cand, nt**2, minlength=n) / np.maximum(nh, 1))
-        rms_z = np.sqrt(np.bincount(cand, nz**2, minlength=n) / np.maximum(nh, 1))
-        glob = np.column_stack(
-            [
-                np.clip(seed[:, 0], -5, 5),
-                np.cos(seed[:, 1]),
-                np.sin(seed[:, 1]),
-                np.arcsinh(seed[:, 3] / 0.1),
-                seed[:, 4] / 100.0,
-                nh / 20.0,
-                np.log1p(rms_t),
-                np.log1p(rms_z),
-            ]
-        )
-        reference = seed
-        scale = np.tile(np.asarray(SEED_SCALES), (n, 1))
-        scale[:, 0] = SEED_SCALES[0] * np.abs(seed[:, 0]) + SEED_QOPT_FLOOR
     else:
-        glob = np.column_stack([nh / 20.0, np.ones(n)])
+        xyz = cands.xyz.astype(np.float64)
+        r = np.hypot(xyz[:, 0], xyz[:, 1])
+        phi = np.arctan2(xyz[:, 1], xyz[:, 0])
+        first = np.repeat(cands.offsets[:-1], lengths)
+        frames = geometry.measurement_frames(
+            xyz, cands.volume, cands.layer, cands.module, use_modules=cfg.module_frames
+        )
+        barrel = geometry.is_barrel(cands.volume)
+        frame_feat = np.where(barrel, 0.0, np.sin(frames - phi))
+        if cfg.coords == "xyz":
+            coords = xyz / 1000.0
+        elif cfg.coords == "rphiz":
+            coords = np.column_stack([r / 1000.0, phi / math.pi, xyz[:, 2] / 1000.0])
+        else:
+            dphi = wrap_angle(phi - phi[first]) if len(phi) else phi
+            coords = np.column_stack([r / 1000.0, 4.0 * dphi, xyz[:, 2] / 1000.0])
+        hit_features = np.column_stack([coords, frame_feat[:, None]]).astype(np.float32)
+        det = detector_index(cands.volume, cands.layer)
+        glob = np.column_stack([lengths / 20.0, np.ones(n)]).astype(np.float32)
         reference = _plain_reference(cands, phi, xyz)
         scale = np.tile(np.asarray(PLAIN_SCALES), (n, 1))
     target = normalise(cands.targets, reference, scale)
@@ -228,11 +206,11 @@ def encode(
     else:
         raise ConfigError(f"regress_on: '{regress_on}' not one of ['pure', 'real']")
     return Encoded(
-        hit_features=np.column_stack(feats).astype(np.float32),
-        detector_id=detector_index(cands.volume, cands.layer),
+        hit_features=hit_features,
+        detector_id=det,
         hit_label=cands.hit_label.astype(np.float32),
         offsets=cands.offsets.astype(np.int64),
-        global_features=np.nan_to_num(glob).astype(np.float32),
+        global_features=glob,
         reference=reference,
         scale=scale,
         target=target.astype(np.float32),

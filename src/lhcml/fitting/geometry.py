@@ -104,6 +104,33 @@ def _module_frame_table() -> tuple[np.ndarray, np.ndarray]:
     return key[order], angle[order]
 
 
+def volume_index_table() -> np.ndarray:
+    """(256,) int64: 1 + position of each volume id in :data:`ALL_VOLUMES` (0: unknown)."""
+    table = np.zeros(256, np.int64)
+    for i, v in enumerate(ALL_VOLUMES):
+        table[v] = i + 1
+    return table
+
+
+@cache
+def module_frame_grid() -> np.ndarray:
+    """Endcap measurement axes as a dense grid for O(1) look-ups in compiled code.
+
+    Returns:
+        (len(ALL_VOLUMES) + 1, layers, modules) float64 indexed by
+        ``(volume_index_table()[volume], layer, module)``: the azimuth of the module's
+        local v axis (:func:`measurement_frames`), NaN for barrel and unknown modules.
+    """
+    keys, angle = _module_frame_table()
+    volume, layer, module = keys >> 32, (keys >> 16) & 0xFFFF, keys & 0xFFFF
+    vi = volume_index_table()[np.clip(volume, 0, 255)]
+    endcap = ~is_barrel(volume) & (vi > 0)
+    shape = (len(ALL_VOLUMES) + 1, int(layer[endcap].max()) + 1, int(module[endcap].max()) + 1)
+    grid = np.full(shape, np.nan)
+    grid[vi[endcap], layer[endcap], module[endcap]] = angle[endcap]
+    return grid
+
+
 def measurement_frames(
     xyz: np.ndarray,
     volume: np.ndarray,

@@ -252,6 +252,63 @@ def _line_one(s: np.ndarray, z: np.ndarray, w: np.ndarray) -> tuple[float, float
 
 
 @nb.njit(cache=True)
+def _fit_one(
+    xyz: np.ndarray,
+    a: int,
+    b: int,
+    sig: np.ndarray,
+    barrel: np.ndarray,
+    axis: np.ndarray,
+    kb: float,
+    params: np.ndarray,
+    res: np.ndarray,
+) -> None:
+    """Helix fit of the hits ``a:b``: ``params`` (5,) (NaN below 3 hits) and the hits'
+    residuals in ``res[a:b]``."""
+    m = b - a
+    params[:] = math.nan
+    if m < 3:
+        return
+    x = xyz[a:b, 0]
+    y = xyz[a:b, 1]
+    z = xyz[a:b, 2]
+    w = np.empty(m)
+    s = np.empty(m)
+    for i in range(m):
+        w[i] = 1.0 / sig[a + i, 0] ** 2
+    kappa, phi, d0 = _karimaki_one(x, y, w)
+    for i in range(m):
+        si = _arc_one(x[i], y[i], kappa, phi, d0)
+        sa = math.sin(phi + kappa * si - axis[a + i]) if math.isfinite(si) else 0.0
+        rad = 0.0 if barrel[a + i] else sig[a + i, 1] * abs(sa)
+        w[i] = 1.0 / (sig[a + i, 0] ** 2 + rad * rad)
+    kappa, phi, d0 = _karimaki_one(x, y, w)
+    for i in range(m):
+        s[i] = _arc_one(x[i], y[i], kappa, phi, d0)
+        w[i] = 1.0 / sig[a + i, 1] ** 2
+    z0, tl = _line_one(s, z, w)
+    for i in range(m):
+        if not barrel[a + i]:
+            w[i] = 1.0 / (sig[a + i, 0] ** 2 + (sig[a + i, 1] * tl) ** 2)
+    z0, tl = _line_one(s, z, w)
+    params[0] = -kappa / kb
+    params[1] = math.atan2(1.0, tl)
+    params[2] = phi
+    params[3] = d0
+    params[4] = z0
+    # Residuals to the fitted helix: across the track in x-y, and in z.
+    for i in range(m):
+        half = 0.5 * kappa * s[i]
+        sinc = 1.0 - half * half / 6.0 if abs(half) < 1e-4 else math.sin(half) / half
+        chord = s[i] * sinc
+        hx = -d0 * math.sin(phi) + chord * math.cos(phi + half)
+        hy = d0 * math.cos(phi) + chord * math.sin(phi + half)
+        ph = phi + kappa * s[i]
+        res[a + i, 0] = -(x[i] - hx) * math.sin(ph) + (y[i] - hy) * math.cos(ph)
+        res[a + i, 1] = z[i] - (z0 + s[i] * tl)
+
+
+@nb.njit(cache=True)
 def _fit_flat(
     xyz: np.ndarray,
     offsets: np.ndarray,
@@ -263,48 +320,7 @@ def _fit_flat(
     res: np.ndarray,
 ) -> None:
     for t in range(len(offsets) - 1):
-        a, b = offsets[t], offsets[t + 1]
-        m = b - a
-        params[t, :] = math.nan
-        if m < 3:
-            continue
-        x = xyz[a:b, 0]
-        y = xyz[a:b, 1]
-        z = xyz[a:b, 2]
-        w = np.empty(m)
-        s = np.empty(m)
-        for i in range(m):
-            w[i] = 1.0 / sig[a + i, 0] ** 2
-        kappa, phi, d0 = _karimaki_one(x, y, w)
-        for i in range(m):
-            si = _arc_one(x[i], y[i], kappa, phi, d0)
-            sa = math.sin(phi + kappa * si - axis[a + i]) if math.isfinite(si) else 0.0
-            rad = 0.0 if barrel[a + i] else sig[a + i, 1] * abs(sa)
-            w[i] = 1.0 / (sig[a + i, 0] ** 2 + rad * rad)
-        kappa, phi, d0 = _karimaki_one(x, y, w)
-        for i in range(m):
-            s[i] = _arc_one(x[i], y[i], kappa, phi, d0)
-            w[i] = 1.0 / sig[a + i, 1] ** 2
-        z0, tl = _line_one(s, z, w)
-        for i in range(m):
-            if not barrel[a + i]:
-                w[i] = 1.0 / (sig[a + i, 0] ** 2 + (sig[a + i, 1] * tl) ** 2)
-        z0, tl = _line_one(s, z, w)
-        params[t, 0] = -kappa / kb
-        params[t, 1] = math.atan2(1.0, tl)
-        params[t, 2] = phi
-        params[t, 3] = d0
-        params[t, 4] = z0
-        # Residuals to the fitted helix: across the track in x-y, and in z.
-        for i in range(m):
-            half = 0.5 * kappa * s[i]
-            sinc = 1.0 - half * half / 6.0 if abs(half) < 1e-4 else math.sin(half) / half
-            chord = s[i] * sinc
-            hx = -d0 * math.sin(phi) + chord * math.cos(phi + half)
-            hy = d0 * math.cos(phi) + chord * math.sin(phi + half)
-            ph = phi + kappa * s[i]
-            res[a + i, 0] = -(x[i] - hx) * math.sin(ph) + (y[i] - hy) * math.cos(ph)
-            res[a + i, 1] = z[i] - (z0 + s[i] * tl)
+        _fit_one(xyz, offsets[t], offsets[t + 1], sig, barrel, axis, kb, params[t], res)
 
 
 def helix_fit_flat(
