@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from lhcml.errors import ConfigError
 from lhcml.gnn.edge_classification.interaction_network import InteractionNetwork
 from lhcml.gnn.edge_filter import EdgeFilter
 from lhcml.gnn.features import EventGraph
@@ -95,8 +96,14 @@ class _EdgeModule(L.LightningModule):
         threshold: float,
         lr_step: int,
         lr_gamma: float,
+        lr_schedule: str = "step",
+        lr_min: float = 0.0,
     ) -> None:
         super().__init__()
+        if lr_schedule not in ("step", "cosine"):
+            raise ConfigError(f"training.lr_schedule: '{lr_schedule}' unknown; use step or cosine")
+        self.lr_schedule = lr_schedule
+        self.lr_min = lr_min
         self.lr = lr
         self.weight_decay = weight_decay
         self.pos_weight = pos_weight
@@ -147,6 +154,13 @@ class _EdgeModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.lr_schedule == "cosine":
+            # One cosine from lr to lr_min over the whole run, stepped every batch.
+            total = max(int(self.trainer.estimated_stepping_batches), 1)
+            sched: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=total, eta_min=self.lr_min
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=self.lr_step, gamma=self.lr_gamma)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
@@ -188,7 +202,10 @@ class EdgeFilterModule(_EdgeModule):
 class EdgeClassifierModule(_EdgeModule):
     """Trains an :class:`~lhcml.gnn.edge_classification.InteractionNetwork` with weighted BCE.
 
-    Args: as :class:`EdgeFilterModule`.
+    Args: as :class:`EdgeFilterModule`, and
+        lr_schedule: ``step`` (``lr_step``, ``lr_gamma``) or ``cosine`` (from ``lr`` to
+            ``lr_min`` over all training steps, per step).
+        lr_min: final learning rate of the cosine.
     """
 
     def __init__(
@@ -202,9 +219,20 @@ class EdgeClassifierModule(_EdgeModule):
         threshold: float = 0.5,
         lr_step: int = 10,
         lr_gamma: float = 0.5,
+        lr_schedule: str = "step",
+        lr_min: float = 0.0,
     ) -> None:
         super().__init__(
-            lr, weight_decay, pos_weight, nontarget_weight, max_edges, threshold, lr_step, lr_gamma
+            lr,
+            weight_decay,
+            pos_weight,
+            nontarget_weight,
+            max_edges,
+            threshold,
+            lr_step,
+            lr_gamma,
+            lr_schedule,
+            lr_min,
         )
         self.model = model
 
@@ -347,8 +375,11 @@ def compact(x: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
     """
     if edge_index.shape[1] == 0:
         return x[:0], edge_index
-    used, inverse = torch.unique(edge_index.reshape(-1), return_inverse=True)
-    return x[used], inverse.reshape(2, -1)
+    # A mask and a cumulative sum instead of torch.unique (a sort of 2E values).
+    used = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    used[edge_index.reshape(-1)] = True
+    new_id = torch.cumsum(used, 0) - 1
+    return x[used], new_id[edge_index]
 
 
 def _distance_key(x: np.ndarray) -> np.ndarray:

@@ -545,6 +545,8 @@ def _edge_train(
     import torch
 
     model.fit_normalisation(torch.from_numpy(first.x), torch.from_numpy(first.edge_index))
+    if config.get("init_from"):
+        init_weights(model, model_cfg, Path(config["init_from"]), f"{kind}.init_from")
     module = _build(module_cls, section(config, "training"), f"{kind}.training", model=model)
     with lightning_quiet(progress):
         trainer = make_trainer(section(config, "trainer"), Path(out_file).parent, progress=progress)
@@ -553,6 +555,26 @@ def _edge_train(
     with lightning_quiet(progress):
         trainer.fit(module, graph_loader(train_files, shuffle=True), val)
     return model.cpu().eval(), model_cfg, time.perf_counter() - start
+
+
+def init_weights(model: Any, model_cfg: dict[str, Any], path: Path, key: str) -> None:
+    """Start training from a model file's weights (and input standardisation).
+
+    Raises:
+        ConfigError: (naming ``key``) missing file, or a file of another class or shape.
+    """
+    if not path.is_file():
+        raise ConfigError(f"{key}: model file not found: {path}")
+    try:
+        init, blob = load_model(path)
+    except InputError as e:
+        raise ConfigError(f"{key}: {e}") from e
+    if blob["class"] != type(model).__name__ or blob["config"] != model_cfg:
+        raise ConfigError(
+            f"{key}: {path} holds a {blob['class']} {blob['config']}, "
+            f"not the configured {type(model).__name__} {model_cfg}"
+        )
+    model.load_state_dict(init.state_dict())
 
 
 def _scores(kind: str, model: Any, graph: EventGraph, device: str) -> np.ndarray:

@@ -1,0 +1,109 @@
+"""Fused CPU inference of the Interaction Network equals the torch (training) path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lhcml.errors import ConfigError
+from lhcml.gnn.edge_classification import fused
+from lhcml.gnn.edge_classification.interaction_network import InteractionNetwork
+from lhcml.gnn.lightning import EdgeClassifierModule, compact
+from lhcml.gnn.stages import init_weights, save_model
+
+
+def random_graph(n: int = 40, e: int = 150, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 4, generator=g), torch.randint(0, n, (2, e), generator=g)
+
+
+@pytest.mark.parametrize(
+    ("layer_norm", "shared", "n_layers"), [(True, False, 2), (False, True, 3), (True, False, 1)]
+)
+@pytest.mark.parametrize("chunk", [7, 16384])
+def test_fused_inference_equals_the_torch_path(
+    layer_norm: bool, shared: bool, n_layers: int, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fused, "CHUNK", chunk)  # 7: many blocks, a short last one
+    torch.manual_seed(0)
+    net = InteractionNetwork(
+        hidden=16, n_iterations=3, n_layers=n_layers, layer_norm=layer_norm, shared_weights=shared
+    ).eval()
+    # Non-trivial LayerNorm affine parameters, so a wrong gamma / beta shows.
+    for p in net.parameters():
+        p.data += 0.3 * torch.randn_like(p)
+    x, ei = random_graph()
+    with torch.no_grad():
+        out = net(x, ei)
+        net.fused = False
+        ref = net(x, ei)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    assert ref.std() > 0.005  # not a degenerate comparison
+
+
+def test_fused_path_only_without_gradient() -> None:
+    x = torch.zeros(3, 4)
+    assert not fused.supported(x)  # grad enabled
+    with torch.no_grad():
+        assert fused.supported(x)
+        assert not fused.supported(x.double())
+
+
+def test_fused_mlp_refuses_other_layouts() -> None:
+    from lhcml.gnn.mlp import make_mlp
+
+    with pytest.raises(ValueError, match="activation after every layer"):
+        fused.mlp_parts(make_mlp(8, 4, 1, 2))  # output layer not activated
+
+
+def test_compact_drops_isolated_nodes_by_hand() -> None:
+    x = torch.arange(6.0).reshape(6, 1)
+    ei = torch.tensor([[4, 1, 4], [1, 5, 5]])
+    xc, eic = compact(x, ei)
+    assert xc.squeeze(1).tolist() == [1.0, 4.0, 5.0]
+    assert eic.tolist() == [[1, 0, 1], [0, 2, 2]]
+
+
+def test_cosine_schedule_and_bad_schedule() -> None:
+    net = InteractionNetwork(hidden=8, n_iterations=1)
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        EdgeClassifierModule(net, lr_schedule="linear")
+    module = EdgeClassifierModule(net, lr=1.0, lr_schedule="cosine", lr_min=0.1)
+
+    class _Trainer:
+        estimated_stepping_batches = 4
+
+    module._trainer = _Trainer()  # type: ignore[assignment]
+    cfg = module.configure_optimizers()
+    opt, sched = cfg["optimizer"], cfg["lr_scheduler"]["scheduler"]
+    assert cfg["lr_scheduler"]["interval"] == "step"
+    lrs = []
+    for _ in range(4):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1.0) and lrs[2] == pytest.approx(0.55)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_init_from_copies_weights_and_checks_the_config(tmp_path: Path) -> None:
+    cfg = {"n_node_features": 4, "hidden": 8, "n_iterations": 2}
+    torch.manual_seed(0)
+    source = InteractionNetwork(**cfg)
+    save_model(tmp_path / "ec.pt", source, cfg)
+    torch.manual_seed(1)
+    target = InteractionNetwork(**cfg)
+    init_weights(target, cfg, tmp_path / "ec.pt", "edge_classifier.init_from")
+    for a, b in zip(source.state_dict().values(), target.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ConfigError, match=r"edge_classifier\.init_from.*hidden"):
+        init_weights(
+            InteractionNetwork(4, hidden=16, n_iterations=2),
+            {**cfg, "hidden": 16},
+            tmp_path / "ec.pt",
+            "edge_classifier.init_from",
+        )
+    with pytest.raises(ConfigError, match=r"edge_classifier\.init_from: model file not found"):
+        init_weights(target, cfg, tmp_path / "missing.pt", "edge_classifier.init_from")
