@@ -8,7 +8,10 @@ the absolute peak). Events: ``--events DIR`` (default ``data/gnn/test``); missin
 simulated (ttbar, <mu> = 200).
 
     python benchmarks/bench_gnn.py [--events data/gnn/test] [--n 3] [--threads 2]
-        [--device cpu|cuda] [--model DIR] [--json OUT.json] [--no-reference]
+        [--device cpu|cuda] [--model DIR] [--json OUT.json] [--no-reference] [--no-torch-path]
+
+The edge classifier also runs on its unfused torch path (the training code) as a second
+reference: the fused CPU inference must give the same scores, faster.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class PeakRSS:
 
 
 def timed_stages(
-    chain: Any, event: Any, detectors: Any, sampler: PeakRSS
+    chain: Any, event: Any, detectors: Any, sampler: PeakRSS, *, torch_path: bool = False
 ) -> dict[str, dict[str, float]]:
     """Run the chain stage by stage (the code of ``GNNChain.reconstruct``, unrolled so each
     stage gets its own memory window)."""
@@ -136,7 +139,20 @@ def timed_stages(
         out["edge filter"]["edges"] = float(state["ei"].shape[1])
     stage("edge classifier (GNN)", classifier)
     stage("track building", tracks)
+    if torch_path:
+        # The same network on the unfused torch path (training code, v1 inference).
+        fused_scores = state["scores"]
+        chain.gnn.fused = False
+        try:
+            stage(TORCH_PATH, classifier)
+        finally:
+            chain.gnn.fused = True
+        out[TORCH_PATH]["max_score_diff"] = float((state["scores"] - fused_scores).abs().max())
     return out
+
+
+#: Reference row: the Interaction Network without fused inference.
+TORCH_PATH = "edge classifier, torch path (reference)"
 
 
 def main() -> None:
@@ -149,6 +165,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
         "--no-reference", action="store_true", help="skip the DBSCAN reference (~100 s/event)"
+    )
+    parser.add_argument(
+        "--no-torch-path",
+        action="store_true",
+        help="skip the edge classifier's unfused torch path (reference, ~5 s/event)",
     )
     args = parser.parse_args()
 
@@ -182,7 +203,8 @@ def main() -> None:
     for eid in ids:
         event = read_event(args.events, eid, parts=["hits"])
         hits.append(len(event.hits))
-        for name, values in timed_stages(chain, event, None, sampler).items():
+        stages = timed_stages(chain, event, None, sampler, torch_path=not args.no_torch_path)
+        for name, values in stages.items():
             rows.setdefault(name, []).append(values)
         if args.no_reference:
             continue
@@ -202,7 +224,7 @@ def main() -> None:
     def mean(name: str, key: str) -> float:
         return float(np.mean([r.get(key, np.nan) for r in rows[name]]))
 
-    gnn_names = [n for n in rows if not n.startswith("DBSCAN")]
+    gnn_names = [n for n in rows if not n.startswith("DBSCAN") and n != TORCH_PATH]
     total_wall = sum(mean(n, "wall") for n in gnn_names)
     total_cpu = sum(mean(n, "cpu") for n in gnn_names)
     ref = "DBSCAN baseline (reference)"
@@ -212,7 +234,8 @@ def main() -> None:
     )
     for col in ("stage", "wall [s]", "CPU [s]", "edges out", "peak RSS [MB]", "+RSS [MB]"):
         table.add_column(col, justify="left" if col == "stage" else "right")
-    for name in [*gnn_names, ref] if ref in rows else gnn_names:
+    refs = [n for n in (TORCH_PATH, ref) if n in rows]
+    for name in [*gnn_names, *refs]:
         edges = mean(name, "edges") if name in gnn_names else float("nan")
         table.add_row(
             name,
@@ -224,6 +247,17 @@ def main() -> None:
         )
     peak = max(r["peak_mb"] for n in gnn_names for r in rows[n])
     table.add_row("GNN chain total", f"{total_wall:.3f}", f"{total_cpu:.3f}", "", f"{peak:.0f}", "")
+    if TORCH_PATH in rows:
+        fused_wall = mean("edge classifier (GNN)", "wall")
+        diff = max(r["max_score_diff"] for r in rows[TORCH_PATH])
+        table.add_row(
+            f"ratio fused / torch path (max |score diff| {diff:.1e})",
+            f"{fused_wall / mean(TORCH_PATH, 'wall'):.2f}",
+            f"{mean('edge classifier (GNN)', 'cpu') / mean(TORCH_PATH, 'cpu'):.2f}",
+            "",
+            "",
+            "",
+        )
     if ref in rows:
         table.add_row(
             "ratio GNN / DBSCAN",
