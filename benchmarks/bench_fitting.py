@@ -36,7 +36,7 @@ def _gpu_throughput(model_dir: Path, events: Path, max_events: int, device: str)
     import torch
 
     from lhcml.fitting.candidates import Candidates, TruthSelection, truth_candidates
-    from lhcml.fitting.dataset import Batches, encode
+    from lhcml.fitting.dataset import encode, length_buckets
     from lhcml.fitting.train import load_model
     from lhcml.io import list_events, read_event
 
@@ -49,15 +49,16 @@ def _gpu_throughput(model_dir: Path, events: Path, max_events: int, device: str)
     cands = Candidates.concat(truth_candidates(read_event(events, i), sel) for i in ids)
     enc = encode(cands, feat)
     batches = [
-        {k: v.to(device) for k, v in b.items() if hasattr(v, "to")} for b in Batches(enc, 16384)
+        {k: v.to(device) for k, v in b.items() if isinstance(v, torch.Tensor)}
+        for b in length_buckets(enc, 16384)
     ]
     with torch.inference_mode():
         for b in batches:
-            model(b["hits"], b["detector_id"], b["mask"], b["global"])
+            model(b["hits"], b["detector_id"], None, b["global"], False)
         torch.cuda.synchronize()
         t0 = time.perf_counter()
         for b in batches:
-            model(b["hits"], b["detector_id"], b["mask"], b["global"])
+            model(b["hits"], b["detector_id"], None, b["global"], False)
         torch.cuda.synchronize()
     return len(cands) / (time.perf_counter() - t0)
 

@@ -7,10 +7,18 @@ import pytest
 import torch
 
 from lhcml.fitting.candidates import Candidates, truth_candidates
-from lhcml.fitting.dataset import Batches, FeatureConfig, collate, denormalise, encode, normalise
+from lhcml.fitting.dataset import (
+    Batches,
+    FeatureConfig,
+    collate,
+    denormalise,
+    encode,
+    length_buckets,
+    normalise,
+)
 from lhcml.fitting.losses import estimate, regression_loss
 from lhcml.fitting.toys import toy_event
-from lhcml.fitting.trackformer import TrackFormer
+from lhcml.fitting.trackformer import TrackFormer, encoder_layer, padding_bias
 
 
 @pytest.fixture(autouse=True)
@@ -147,3 +155,106 @@ def test_batches_bucket_by_length(cands: Candidates) -> None:
     assert sorted(seen) == list(range(len(cands)))
     sizes = [b["hits"].shape[0] for b in Batches(enc, 1000, max_tokens=160)]
     assert max(sizes) * 10 <= 160 * 2 and sum(sizes) == len(cands)
+
+
+@pytest.mark.parametrize("padded", [True, False])
+def test_encoder_layer_matches_pytorch(padded: bool) -> None:
+    # Our keys-first evaluation must reproduce nn.TransformerEncoderLayer with the same
+    # weights (the shipped model was trained with PyTorch's).
+    torch.manual_seed(3)
+    layer = torch.nn.TransformerEncoderLayer(
+        32, 4, 64, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+    ).eval()
+    x = torch.randn(5, 9, 32)
+    lengths = torch.tensor([9, 4, 7, 9, 2]) if padded else torch.full((5,), 9)
+    valid = torch.arange(9)[None, :] < lengths[:, None]
+    bias = padding_bias(valid[:, 1:], 4) if padded else None
+    with torch.no_grad():
+        ours = encoder_layer(layer, x, bias)
+        ref = layer(x, src_key_padding_mask=~valid if padded else None)
+    torch.testing.assert_close(ours[valid], ref[valid], atol=1e-5, rtol=1e-5)
+    # Different weights give different outputs (the comparison can fail).
+    with torch.no_grad():
+        layer.self_attn.in_proj_weight.mul_(2.0)
+        assert (encoder_layer(layer, x, bias)[valid] - ref[valid]).abs().max() > 1e-2
+
+
+def test_predict_matches_padded_mixed_length_batches(cands: Candidates) -> None:
+    # predict() runs equal-length batches without a mask; a padded batch of all lengths
+    # with the mask must give the same numbers.
+    from lhcml.fitting.evaluate import predict
+
+    cfg = FeatureConfig()
+    model = _model(cfg).eval()
+    torch.nn.init.normal_(model.param_head[-1].weight, std=0.3)
+    # Candidates of many lengths: drop random hits beyond the first three.
+    keep = np.random.default_rng(5).random(len(cands.hit_id)) < 0.7
+    keep[cands.offsets[:-1, None] + np.arange(3)] = True
+    cands = cands.with_hits(keep)
+    enc = encode(cands, cfg)
+    assert len(np.unique(enc.lengths)) > 4
+    pred = predict(model, cfg, "gnll", cands, batch_size=3)
+    batch = collate(enc, np.arange(len(enc)))
+    with torch.no_grad():
+        out = model(batch["hits"], batch["detector_id"], batch["mask"], batch["global"])
+    mu, _sd = estimate(out["params"], "gnll")
+    params = denormalise(mu.double().numpy(), enc.reference, enc.scale)
+    np.testing.assert_allclose(pred.params, params, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        pred.cand_score, torch.sigmoid(out["cand_logit"]).numpy(), rtol=1e-4, atol=1e-6
+    )
+    hs = torch.sigmoid(out["hit_logit"]).numpy()[batch["mask"].numpy()]
+    np.testing.assert_allclose(pred.hit_score, hs, rtol=1e-4, atol=1e-6)
+
+
+def test_length_buckets_cover_every_candidate_once(cands: Candidates) -> None:
+    enc = encode(cands, FeatureConfig())
+    seen = []
+    for b in length_buckets(enc, 4):
+        assert b["mask"] is None and b["hits"].shape[0] <= 4
+        lengths = enc.lengths[b["index"]]
+        assert (lengths == b["hits"].shape[1]).all()
+        np.testing.assert_array_equal(b["hits"].numpy(), enc.hit_features[b["rows"]])
+        seen += b["index"].tolist()
+    assert sorted(seen) == list(range(len(enc)))
+
+
+def test_compiled_features_match_their_definition(cands: Candidates) -> None:
+    # The numba pass (lhcml.fitting.features) against the dataset docstring's formulas
+    # written out with numpy on top of the helix fit.
+    from lhcml.fitting import geometry
+    from lhcml.fitting.dataset import SEED_QOPT_FLOOR, SEED_SCALES
+    from lhcml.fitting.helix import helix_fit_flat
+    from lhcml.fitting.targets import wrap_angle
+
+    enc = encode(cands, FeatureConfig(module_frames=False))
+    xyz = cands.xyz
+    lengths = cands.lengths
+    seed, res = helix_fit_flat(xyz, cands.volume, cands.offsets)
+    np.testing.assert_allclose(enc.reference, seed, rtol=1e-9, atol=1e-9)
+    phi = np.arctan2(xyz[:, 1], xyz[:, 0])
+    first = np.repeat(cands.offsets[:-1], lengths)
+    barrel = geometry.is_barrel(cands.volume)
+    sig = geometry.hit_resolution(cands.volume)
+    cot = np.repeat(1.0 / np.tan(seed[:, 1]), lengths)
+    nt = res[:, 0] / sig[:, 0]
+    nz = res[:, 1] / np.where(barrel, sig[:, 1], sig[:, 0] + sig[:, 1] * np.abs(cot))
+    want = np.column_stack(
+        [
+            np.hypot(xyz[:, 0], xyz[:, 1]) / 1000.0,
+            4.0 * wrap_angle(phi - phi[first]),
+            xyz[:, 2] / 1000.0,
+            np.zeros(len(xyz)),  # radial frames: no tilt
+            np.arcsinh(nt / 2.0),
+            np.arcsinh(nz / 2.0),
+        ]
+    )
+    np.testing.assert_allclose(enc.hit_features, want, rtol=1e-5, atol=1e-6)
+    rms_t = np.sqrt(np.bincount(cands.candidate_of_hit, nt**2) / lengths)
+    np.testing.assert_allclose(enc.global_features[:, 6], np.log1p(rms_t), rtol=1e-5)
+    np.testing.assert_allclose(enc.global_features[:, 5], lengths / 20.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        enc.scale[:, 0], SEED_SCALES[0] * np.abs(seed[:, 0]) + SEED_QOPT_FLOOR, rtol=1e-12
+    )
+    # Endcap toys carry their measurement-frame feature only when the frame is tilted.
+    assert (~barrel).any() and np.all(enc.hit_features[~barrel, 3] == 0.0)

@@ -7,6 +7,10 @@ Subcommands (a typer group, registered in ``lhcml.cli.main`` with
 - ``train CONFIG -o RUN_DIR``: train TrackFormer from an experiment YAML;
 - ``infer EVENTS -o OUT``: per event, fitted parameters of every candidate (truth tracks,
   or a finder's submissions) and, with the quality heads, the cleaned submission;
+- ``quality --val-events ... --test-events ... -o OUT``: the quality heads on a track
+  finder's output (the GNN chain's submissions): cleaning cuts chosen on validation
+  events, efficiency / fake / duplicate rates before and after on test events
+  (``--store`` writes the cuts beside the model, where ``infer --clean`` reads them);
 - ``evaluate EVENTS -o OUT``: resolutions, pulls, throughput of the helix fit, the lhcml
   and ACTS Kalman filters and TrackFormer on the same candidates, and quality rates
   before / after cleaning; ``summary.json`` and plots.
@@ -77,6 +81,17 @@ def prepare(
         int | None, typer.Option(help="At most this many events per directory.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the corruption.")] = 1,
+    submissions: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A track finder's event*-submission.csv directory, one per EVENTS "
+            "directory (repeatable): candidates are its tracks, truth-labelled, instead "
+            "of truth tracks (for the quality heads)."
+        ),
+    ] = None,
+    min_track_hits: Annotated[
+        int, typer.Option(help="With --submissions: drop tracks with fewer hits.")
+    ] = 5,
 ) -> None:
     """Make training / evaluation candidates from simulated events."""
     from rich.console import Console
@@ -93,6 +108,8 @@ def prepare(
             corruption=Corruption() if corrupt else None,
             seed=seed,
             max_events=max_events,
+            submissions=submissions,
+            min_hits=min_track_hits,
             progress=lambda k, n: bar.update(task, completed=k, total=n),
         )
     cands.save(out)
@@ -156,7 +173,12 @@ def infer(
         typer.Option(help="A finder's event*-submission.csv directory (default: truth tracks)."),
     ] = None,
     clean: Annotated[
-        bool, typer.Option("--clean/--no-clean", help="Drop fakes and bad hits first.")
+        bool,
+        typer.Option(
+            "--clean/--no-clean",
+            help="Drop fakes and bad hits first (cuts: the model's cleaning.json, see "
+            "'lhcml fit quality').",
+        ),
     ] = True,
     event_id: Annotated[
         list[int] | None, typer.Option("--event-id", help="Only these events (repeatable).")
@@ -165,19 +187,23 @@ def infer(
     """Fit every candidate with TrackFormer (per event: tracks.csv and submission.csv).
 
     Writes ``event*-tracks.csv`` (parameters, uncertainties, candidate score) and the
-    candidates as ``event*-submission.csv``, after cleaning unless ``--no-clean``.
+    candidates as ``event*-submission.csv``, after cleaning unless ``--no-clean``; with
+    ``--submissions`` the cleaned submission keeps the finder's track ids (removed hits
+    unassigned). Files are written atomically.
     """
     import numpy as np
     import pandas as pd
     from rich.console import Console
 
     from lhcml.fitting.evaluate import predict
-    from lhcml.fitting.quality import assignment_table, clean_candidates
+    from lhcml.fitting.quality import assignment_table, clean_candidates, cleaning_from_model
     from lhcml.fitting.targets import PARAMS
     from lhcml.fitting.train import load_model
     from lhcml.io import list_events, read_event, write_atomic
 
-    net, feat, loss = load_model(model or default_model_dir())
+    model_dir = model or default_model_dir()
+    net, feat, loss = load_model(model_dir)
+    cuts = cleaning_from_model(model_dir)
     ids = event_id or list_events(events)
     out.mkdir(parents=True, exist_ok=True)
     sel = _selection(0.0, 1e9, 10.0, 3)
@@ -189,9 +215,11 @@ def infer(
             cands = _candidates_for(ev, submissions, sel)
             if clean and len(cands):
                 pred = predict(net, feat, loss, cands)
-                cands, _ = clean_candidates(cands, pred.cand_score, pred.hit_score)
+                cands, _ = clean_candidates(cands, pred.cand_score, pred.hit_score, cuts)
             pred = predict(net, feat, loss, cands)
-            table = pd.DataFrame({"track_id": np.arange(len(cands)), "nhits": cands.lengths})
+            # A finder's own track ids where there is one; else the candidate index.
+            tid = cands.track_id if submissions is not None else np.arange(len(cands))
+            table = pd.DataFrame({"track_id": tid, "nhits": cands.lengths})
             for j, name in enumerate(PARAMS):
                 table[name] = pred.params[:, j]
                 table[f"sigma_{name}"] = pred.sigma[:, j]
@@ -199,12 +227,72 @@ def infer(
             prefix = out / f"event{eid:09d}"
             write_atomic(Path(f"{prefix}-tracks.csv"), lambda p, t=table: t.to_csv(p, index=False))
             sub = assignment_table(cands)
+            sub["track_id"] = tid[sub["track_id"].to_numpy()]
             write_atomic(
                 Path(f"{prefix}-submission.csv"), lambda p, s=sub: s.to_csv(p, index=False)
             )
             n_tracks += len(cands)
             bar.advance(task)
     Console().print(f"fitted {n_tracks} tracks in {len(ids)} event(s) -> [bold]{out}[/]")
+
+
+@fit_app.command("quality")
+def quality_cmd(
+    val_events: Annotated[Path, typer.Option(help="Validation events (cuts are tuned here).")],
+    val_submissions: Annotated[Path, typer.Option(help="The finder's validation submissions.")],
+    test_events: Annotated[Path, typer.Option(help="Held-out events (rates reported here).")],
+    test_submissions: Annotated[Path, typer.Option(help="The finder's test submissions.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (quality.json).")],
+    model: Annotated[
+        Path | None, typer.Option(help="Trained model directory (default: the shipped one).")
+    ] = None,
+    max_events: Annotated[int | None, typer.Option(help="At most this many per split.")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads.")] = 1,
+    store: Annotated[
+        bool,
+        typer.Option(
+            "--store/--no-store",
+            help="Write the cuts to MODEL/cleaning.json and the rates to MODEL/metrics.json.",
+        ),
+    ] = False,
+) -> None:
+    """Quality heads on a track finder's output: cuts on val, rates before / after on test."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lhcml.fitting.gnn_quality import run
+    from lhcml.io import write_json_atomic
+
+    console = Console()
+    res = run(
+        model or default_model_dir(),
+        val_events,
+        val_submissions,
+        test_events,
+        test_submissions,
+        max_events=max_events,
+        threads=threads,
+        store=store,
+        progress=lambda message: console.print(f"  {message}", highlight=False),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "quality.json", res)
+    t = res["test"]
+    table = Table(title=f"test: {len(t['events'])} events, ATLAS matching, tracks >= 5 hits")
+    for col in ("", "tracks", "efficiency", "fake rate", "duplicate rate"):
+        table.add_column(col, justify="right")
+    for name in ("before", "after"):
+        r = t[name]
+        table.add_row(
+            name,
+            str(r["tracks"]),
+            *[
+                f"{100 * r[k]['value']:.2f} %"
+                for k in ("efficiency", "fake_rate", "duplicate_rate")
+            ],
+        )
+    console.print(table)
+    console.print(f"cuts (chosen on validation): {res['cleaning']} -> [bold]{out}[/]")
 
 
 @fit_app.command("evaluate")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -319,3 +320,46 @@ def collate(data: Encoded, idx: np.ndarray) -> dict[str, object]:
         "cand_label": torch.from_numpy(data.cand_label[idx]),
         "index": torch.from_numpy(np.asarray(idx, np.int64)),
     }
+
+
+def length_buckets(data: Encoded, batch_size: int = 512) -> Iterator[dict[str, Any]]:
+    """Inference batches of equal-length candidates, without padding or mask.
+
+    Candidates are grouped by length; each group's hits are gathered into one
+    (n_L, L, F) array once, and batches are slices of it (no per-batch copies). With no
+    padding the model needs no key-padding mask (``mask`` is None).
+
+    Args:
+        data: encoded candidates.
+        batch_size: candidates per batch (512: the activations of a batch stay in a
+            core's L2 cache; larger batches are slower on CPU).
+
+    Yields:
+        dicts with ``hits`` (B, L, F), ``detector_id`` (B, L), ``mask`` None, ``global``
+        (B, G) tensors, ``index`` (B,) candidate indices and ``rows`` (B, L) hit rows
+        (numpy).
+    """
+    import torch
+
+    lengths = data.lengths
+    order = np.argsort(lengths, kind="stable")
+    bounds = np.flatnonzero(np.diff(lengths[order])) + 1
+    step = max(int(batch_size), 1)
+    for idx in np.split(order, bounds):
+        if len(idx) == 0:
+            continue
+        m = int(lengths[idx[0]])
+        rows = data.offsets[idx][:, None] + np.arange(m)[None, :]
+        hits = torch.from_numpy(data.hit_features[rows])
+        det = torch.from_numpy(data.detector_id[rows])
+        glob = torch.from_numpy(data.global_features[idx])
+        for a in range(0, len(idx), step):
+            sl = slice(a, a + step)
+            yield {
+                "hits": hits[sl],
+                "detector_id": det[sl],
+                "mask": None,
+                "global": glob[sl],
+                "index": idx[sl],
+                "rows": rows[sl],
+            }

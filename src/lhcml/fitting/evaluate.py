@@ -60,24 +60,25 @@ def predict(
     loss: str,
     cands: Candidates,
     *,
-    batch_size: int = 4096,
+    batch_size: int = 512,
     threads: int | None = None,
     quality: bool = True,
 ) -> Prediction:
-    """Run TrackFormer on ``cands`` (batched by length, inference mode).
+    """Run TrackFormer on ``cands`` (equal-length batches, inference mode).
 
     Args:
         model: a :class:`lhcml.fitting.trackformer.TrackFormer` (eval mode).
         features: the feature config it was trained with.
         loss: its loss (how to read the outputs).
         cands: candidates.
-        batch_size: candidates per forward pass.
+        batch_size: candidates per forward pass (see
+            :func:`lhcml.fitting.dataset.length_buckets`).
         threads: torch CPU threads (None: leave as is).
         quality: also run the quality heads (False: scores are NaN, fitting only).
     """
     import torch
 
-    from lhcml.fitting.dataset import Batches, denormalise, encode
+    from lhcml.fitting.dataset import denormalise, encode, length_buckets
     from lhcml.fitting.losses import estimate
 
     old = torch.get_num_threads()
@@ -92,25 +93,28 @@ def predict(
     hscore = np.full(len(enc.hit_features), np.nan)
     model_s = 0.0
     model.eval()
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        for batch in Batches(enc, batch_size):
+        for batch in length_buckets(enc, batch_size):
             t1 = time.perf_counter()
             out = model(
-                batch["hits"], batch["detector_id"], batch["mask"], batch["global"], quality
+                batch["hits"].to(device),
+                batch["detector_id"].to(device),
+                None,
+                batch["global"].to(device),
+                quality,
             )
             mu, sd = estimate(out["params"], loss)
             if quality:
                 cs = torch.sigmoid(out["cand_logit"])
                 hs = torch.sigmoid(out["hit_logit"])
             model_s += time.perf_counter() - t1
-            idx = batch["index"].numpy()
-            mean[idx] = mu.double().numpy()
-            sig[idx] = sd.double().numpy()
+            idx = batch["index"]
+            mean[idx] = mu.double().cpu().numpy()
+            sig[idx] = sd.double().cpu().numpy()
             if quality:
-                cscore[idx] = cs.double().numpy()
-                mask = batch["mask"].numpy()
-                rows = (enc.offsets[:-1][idx][:, None] + np.arange(mask.shape[1])[None, :])[mask]
-                hscore[rows] = hs.double().numpy()[mask]
+                cscore[idx] = cs.double().cpu().numpy()
+                hscore[batch["rows"]] = hs.double().cpu().numpy()
     params = denormalise(mean, enc.reference, enc.scale)
     calib = getattr(model, "sigma_scale", None)
     sigma = sig * enc.scale * (1.0 if calib is None else calib.double().cpu().numpy())

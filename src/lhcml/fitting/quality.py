@@ -15,15 +15,26 @@ every hit a probability of belonging to the candidate's majority particle.
 :func:`assignment_table` writes candidates as the ``hit_id, track_id`` table the
 tracking metrics (:func:`lhcml.metrics.tracking.tracking_performance`) read, so rates
 before and after cleaning come from the same code.
+
+On a track finder's output (the GNN chain's submissions), :func:`clean_assignment`
+writes the cleaned tracks with the finder's track ids, :func:`finder_rates` measures
+efficiency, fake and duplicate rates the way the GNN chain reports them, and
+:func:`choose_cleaning` picks the two thresholds on validation events
+(:mod:`lhcml.fitting.gnn_quality` runs the whole study).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from lhcml.errors import InputError
 from lhcml.fitting.candidates import Candidates
 
 
@@ -120,3 +131,149 @@ def assignment_table(cands: Candidates, event_id: int | None = None) -> pd.DataF
     cand = cands.candidate_of_hit
     sel = np.ones(len(cand), bool) if event_id is None else cands.event_id[cand] == event_id
     return pd.DataFrame({"hit_id": cands.hit_id[sel], "track_id": cand[sel].astype(np.int64)})
+
+
+# --- a track finder's output: cleaning, rates before / after, cuts chosen on val events ---
+
+#: Threshold grid of :func:`choose_cleaning`.
+CUT_GRID: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def cleaning_from_model(model_dir: str | Path) -> CleaningConfig:
+    """The cuts stored beside a model (``cleaning.json``, written by
+    :func:`lhcml.fitting.gnn_quality.run`), else the defaults.
+
+    Raises:
+        InputError: unreadable ``cleaning.json``.
+    """
+    import json
+
+    path = Path(model_dir) / "cleaning.json"
+    if not path.is_file():
+        return CleaningConfig()
+    try:
+        data = json.loads(path.read_text())
+        return CleaningConfig(**{k: data[k] for k in asdict(CleaningConfig())})
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"bad cleaning cuts ({e})", path=path) from None
+
+
+def clean_assignment(
+    cands: Candidates,
+    cand_score: np.ndarray,
+    hit_score: np.ndarray,
+    config: CleaningConfig | None = None,
+) -> pd.DataFrame:
+    """A finder's tracks after cleaning, as its own ``hit_id, track_id`` table.
+
+    Args:
+        cands: the finder's tracks (:func:`lhcml.fitting.candidates.from_assignment`,
+            one event).
+        cand_score, hit_score: model scores.
+        config: cuts.
+
+    Returns:
+        ``hit_id, track_id`` of the kept hits of the kept tracks, with the finder's track
+        ids; removed hits are unassigned (absent).
+    """
+    cleaned, index = clean_candidates(cands, cand_score, hit_score, config)
+    return pd.DataFrame(
+        {
+            "hit_id": cleaned.hit_id.astype(np.int64),
+            "track_id": np.repeat(cands.track_id[index], cleaned.lengths).astype(np.int64),
+        }
+    )
+
+
+def finder_rates(
+    events: Mapping[int, Any],
+    assignments: Mapping[int, pd.DataFrame],
+    *,
+    matching: str = "atlas",
+    fiducial: Any = None,
+    min_track_hits: int = 5,
+) -> dict[str, Any]:
+    """Efficiency, fake and duplicate rates of a finder's output over events, as the GNN
+    chain reports them (:func:`lhcml.gnn.stages.track_evaluate`: its fiducial selection,
+    tracks of ``min_track_hits`` or more hits).
+
+    Args:
+        events: event id -> :class:`lhcml.data.Event` with truth and particles.
+        assignments: event id -> ``hit_id, track_id``.
+        matching: truth matching of :mod:`lhcml.metrics.tracking`.
+        fiducial: :class:`lhcml.metrics.tracking.FiducialSelection` (default: the GNN
+            chain's target, ``lhcml.gnn.features.DEFAULT_TARGET``).
+        min_track_hits: tracks with fewer hits do not count.
+
+    Returns:
+        ``efficiency``, ``fake_rate``, ``duplicate_rate`` (``k, n, value, low, high``),
+        ``tracks`` (selected tracks) and ``events``.
+    """
+    from lhcml.gnn.features import DEFAULT_TARGET
+    from lhcml.metrics.tracking import TrackingPerformance, TrackSelection, tracking_performance
+
+    perfs = [
+        tracking_performance(
+            assignments[eid],
+            ev.truth,
+            ev.particles,
+            hits=ev.hits,
+            matching=matching,  # type: ignore[arg-type]
+            fiducial=fiducial or DEFAULT_TARGET,
+            track_selection=TrackSelection(min_hits=min_track_hits),
+        )
+        for eid, ev in events.items()
+    ]
+    total = TrackingPerformance.combine(perfs).to_dict()
+    out = {k: total[k] for k in ("efficiency", "fake_rate", "duplicate_rate")}
+    out["tracks"] = out["fake_rate"]["n"]
+    out["events"] = len(perfs)
+    return out
+
+
+def figure_of_merit(rates: Mapping[str, Any]) -> float:
+    """What :func:`choose_cleaning` maximises: efficiency - fake rate - duplicate rate."""
+    return float(
+        rates["efficiency"]["value"]
+        - rates["fake_rate"]["value"]
+        - (rates["duplicate_rate"]["value"] or 0.0)
+    )
+
+
+def choose_cleaning(
+    events: Mapping[int, Any],
+    cands: Mapping[int, Candidates],
+    scores: Mapping[int, tuple[np.ndarray, np.ndarray]],
+    *,
+    grid: Sequence[float] = CUT_GRID,
+    base: CleaningConfig | None = None,
+    matching: str = "atlas",
+    min_track_hits: int = 5,
+) -> tuple[CleaningConfig, list[dict[str, Any]]]:
+    """Candidate and hit thresholds maximising :func:`figure_of_merit` on (validation)
+    events.
+
+    Args:
+        events: event id -> event with truth.
+        cands: event id -> the finder's tracks as candidates.
+        scores: event id -> ``(cand_score, hit_score)``.
+        grid: thresholds tried for both cuts.
+        base: the other cuts (``min_hits``, ``max_shared``).
+        matching, min_track_hits: as :func:`finder_rates`.
+
+    Returns:
+        ``(best config, every grid point's cuts, rates and figure of merit)``.
+    """
+    base = base or CleaningConfig(min_hits=min_track_hits)
+    scan = []
+    best, best_fom = base, -math.inf
+    for ct in grid:
+        for ht in grid:
+            cfg = replace(base, candidate_threshold=float(ct), hit_threshold=float(ht))
+            subs = {eid: clean_assignment(cands[eid], *scores[eid], cfg) for eid in events}
+            r = finder_rates(events, subs, matching=matching, min_track_hits=min_track_hits)
+            fom = figure_of_merit(r)
+            scan.append({"cleaning": cfg.to_dict(), "rates": r, "figure_of_merit": fom})
+            if fom > best_fom:
+                best, best_fom = cfg, fom
+    return best, scan

@@ -10,6 +10,8 @@
     loss: gnll                                                 # gnll | mse | quantile
     optim: {lr: 2.0e-3, weight_decay: 1.0e-4, candidate_weight: 0.5, hit_weight: 0.5}
     training: {batch_size: 256, max_epochs: 30, max_minutes: 5, seed: 1, threads: 2}
+    # fine-tuning: start from a trained model, train only some parameters (name prefixes)
+    #   training: {init_from: src/lhcml/fitting/models/default, train_only: [cand_head, hit_head]}
     data:
       train: [data/fitting/train.npz]     # candidate files (lhcml fit prepare)
       val: [data/fitting/val.npz]
@@ -41,7 +43,19 @@ from lhcml.fitting.dataset import FeatureConfig
 from lhcml.fitting.losses import LOSSES
 
 _SECTIONS = ("model", "features", "loss", "optim", "training", "data")
-_TRAINING_KEYS = {"batch_size", "max_epochs", "max_minutes", "seed", "threads", "max_tokens"}
+_TRAINING_KEYS = {
+    "batch_size",
+    "max_epochs",
+    "max_minutes",
+    "seed",
+    "threads",
+    "max_tokens",
+    "init_from",
+    "train_only",
+}
+#: Parameters of the quality heads (``training.train_only`` naming only these keeps the
+#: regression, and its uncertainty calibration, of ``training.init_from``).
+QUALITY_HEADS = ("cand_head", "hit_head")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -98,6 +112,14 @@ def check_config(cfg: dict[str, Any], base: Path | None = None) -> dict[str, Any
                 str(f if Path(f).is_absolute() or Path(f).exists() else base / f) for f in files
             ]
         data[key] = files
+    init = cfg["training"].get("init_from")
+    if init is not None and base is not None and not Path(init).exists():
+        cfg["training"]["init_from"] = str(base / init)
+    only = cfg["training"].get("train_only")
+    if only is not None and (
+        not isinstance(only, list) or not all(isinstance(x, str) for x in only) or not only
+    ):
+        raise ConfigError("training.train_only: a non-empty list of parameter name prefixes")
     if data.get("regress_on", "pure") not in ("pure", "real"):
         raise ConfigError("data.regress_on: must be 'pure' or 'real'")
     return cfg
@@ -110,10 +132,12 @@ def prepare_candidates(
     corruption: Corruption | None = None,
     seed: int = 1,
     max_events: int | None = None,
+    submissions: Sequence[str | Path] | None = None,
+    min_hits: int = 0,
     progress: Any = None,
 ) -> Candidates:
     """Truth candidates (+ corrupted copies if ``corruption``) of every event of the
-    directories, in order.
+    directories, in order; or, with ``submissions``, a track finder's tracks.
 
     Args:
         event_dirs: lhcml event directories (or one event prefix each).
@@ -121,10 +145,24 @@ def prepare_candidates(
         corruption: fractions of corrupted copies; None: truth only.
         seed: random seed of the corruption (mixed with the event id).
         max_events: at most this many events per directory.
+        submissions: one ``event*-submission.csv`` directory per event directory: the
+            candidates are then the finder's tracks (truth-labelled, ``kind`` ``found``;
+            ``selection`` and ``corruption`` are not used), e.g. the GNN chain's output
+            for training the quality heads.
+        min_hits: with ``submissions``, drop tracks with fewer hits.
         progress: optional callable ``(done, total)``.
+
+    Raises:
+        InputError: no events, a missing submission file.
+        ConfigError: ``submissions`` not one per event directory.
     """
-    from lhcml.fitting.candidates import corrupt_candidates, truth_candidates
+    from lhcml.fitting.candidates import corrupt_candidates, from_assignment, truth_candidates
     from lhcml.io import list_events, read_event
+    from lhcml.metrics.evaluate import read_submission
+
+    if submissions is not None and len(submissions) != len(event_dirs):
+        raise ConfigError("--submissions: give one submission directory per event directory")
+    sub_of = dict(zip(map(str, event_dirs), submissions or [], strict=False))
 
     jobs: list[tuple[Path, int]] = []
     for d in event_dirs:
@@ -136,6 +174,15 @@ def prepare_candidates(
     parts = []
     for k, (d, eid) in enumerate(jobs):
         event = read_event(d, eid, parts=("hits", "truth", "particles"))
+        if str(d) in sub_of:
+            path = Path(sub_of[str(d)]) / f"event{eid:09d}-submission.csv"
+            if not path.is_file():
+                raise InputError("submission file missing", path=path)
+            found = from_assignment(event, read_submission(path))
+            parts.append(found.select(np.flatnonzero(found.lengths >= min_hits)))
+            if progress is not None:
+                progress(k + 1, len(jobs))
+            continue
         truth = truth_candidates(event, selection)
         parts.append(truth)
         if corruption is not None:
@@ -201,7 +248,8 @@ def _lightning_module(
             self.t_start = time.perf_counter()
 
         def configure_optimizers(self) -> Any:
-            opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            params = [p for p in self.parameters() if p.requires_grad]
+            opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
             steps = max(int(self.trainer.estimated_stepping_batches), 1)
             self.t_start = time.perf_counter()
 
@@ -307,6 +355,28 @@ def train(
         feat.n_global_features,
         max_seconds=60.0 * float(minutes) if minutes else None,
     )
+    init = tr.get("init_from")
+    if init is not None:
+        path = Path(init) / "model.pt"
+        if not path.is_file():
+            raise ConfigError(f"training.init_from: no model.pt in {init}")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            lit.model.load_state_dict(state)
+        except RuntimeError as e:
+            raise ConfigError(
+                f"training.init_from: {init} does not match the model section ({e})"
+            ) from None
+    only = tr.get("train_only")
+    if only is not None:
+        names = [n for n, _ in lit.model.named_parameters()]
+        unknown = [p for p in only if not any(n.startswith(p) for n in names)]
+        if unknown:
+            raise ConfigError(f"training.train_only: no parameters named {unknown}*")
+        for n, par in lit.model.named_parameters():
+            par.requires_grad_(any(n.startswith(p) for p in only))
+    # The regression is frozen when only the quality heads train: keep its calibration.
+    recalibrate = only is None or any(p not in QUALITY_HEADS for p in only)
     history: list[float] = []
 
     class _History(pl.Callback):
@@ -358,8 +428,12 @@ def train(
             "threads": threads,
         }
     }
+    if init is not None:
+        metrics["training"]["init_from"] = str(init)
+        metrics["training"]["train_only"] = only
     if val_cands is not None and len(val_cands):
-        metrics["calibration"] = calibrate_uncertainties(model, feat, cfg["loss"], val_cands)
+        if recalibrate:
+            metrics["calibration"] = calibrate_uncertainties(model, feat, cfg["loss"], val_cands)
         metrics["validation"] = evaluate_model(model, feat, cfg["loss"], val_cands)
     from lhcml.io.atomic import write_atomic
 
