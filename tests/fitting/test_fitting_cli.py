@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -90,6 +91,87 @@ def test_train_evaluate_infer(tmp_path: Path, event_dirs: tuple[Path, Path]) -> 
     assert r.exit_code == 0, r.output
     tracks = sorted(inferred.glob("*-tracks.csv"))
     assert len(tracks) == 3 and len(sorted(inferred.glob("*-submission.csv"))) == 3
+
+    # Fine-tune only the quality heads on a "finder's" output (truth tracks + fakes).
+    subs = {name: tmp_path / f"subs_{name}" for name in ("train", "test")}
+    for name, d in (("train", train_dir), ("test", test_dir)):
+        _fake_finder(d, subs[name])
+    found = tmp_path / "found.npz"
+    r = runner.invoke(
+        fit_app,
+        ["prepare", str(train_dir), "-o", str(found), "--submissions", str(subs["train"])],
+    )
+    assert r.exit_code == 0, r.output
+    cfg["data"] = {"train": [str(cands), str(found)], "val": [str(found)]}
+    cfg["training"].update(init_from=str(run), train_only=["cand_head", "hit_head"])
+    config.write_text(yaml.safe_dump(cfg))
+    tuned = tmp_path / "tuned"
+    r = runner.invoke(fit_app, ["train", str(config), "-o", str(tuned)])
+    assert r.exit_code == 0, r.output
+    old = torch.load(run / "model.pt", weights_only=True)
+    new = torch.load(tuned / "model.pt", weights_only=True)
+    for name, value in old.items():
+        same = torch.equal(value, new[name])
+        assert same != name.startswith(("cand_head", "hit_head")), name
+    assert "calibration" not in json.loads((tuned / "metrics.json").read_text())
+
+    # Cuts on "val" (the train toys here), rates before / after on test, stored.
+    r = runner.invoke(
+        fit_app,
+        [
+            "quality",
+            *("--val-events", str(train_dir), "--val-submissions", str(subs["train"])),
+            *("--test-events", str(test_dir), "--test-submissions", str(subs["test"])),
+            *("-o", str(tmp_path / "quality"), "--model", str(tuned), "--store"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    q = json.loads((tmp_path / "quality" / "quality.json").read_text())
+    before, after = q["test"]["before"], q["test"]["after"]
+    assert before["fake_rate"]["k"] > 0 and after["fake_rate"]["k"] < before["fake_rate"]["k"]
+    assert (tuned / "cleaning.json").is_file()
+    assert "gnn_quality" in json.loads((tuned / "metrics.json").read_text())
+
+    # infer --clean on the finder's output keeps its track ids and drops the fakes.
+    cleaned = tmp_path / "cleaned"
+    r = runner.invoke(
+        fit_app,
+        [
+            *("infer", str(test_dir), "-o", str(cleaned), "--model", str(tuned)),
+            *("--submissions", str(subs["test"])),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    fakes_in = fakes_out = 0
+    for path in sorted(cleaned.glob("*-submission.csv")):
+        raw = pd.read_csv(subs["test"] / path.name)
+        out = pd.read_csv(path)
+        assert set(out.track_id) < set(raw.track_id[raw.track_id >= 0])
+        fakes_in += len(set(raw.track_id[raw.track_id >= FAKE_ID]))
+        fakes_out += len(set(out.track_id[out.track_id >= FAKE_ID]))
+    assert fakes_in == 12 and fakes_out < fakes_in
+
+
+FAKE_ID = 10_000
+
+
+def _fake_finder(events: Path, out: Path) -> None:
+    """Submissions: each particle's hits as one track, plus 4 fakes per event made of
+    2 hits of each of 3 particles."""
+    from lhcml.io import list_events, read_event
+
+    out.mkdir()
+    for eid in list_events(events):
+        truth = read_event(events, eid).truth
+        pid = truth.particle_id.to_numpy()
+        _, track = np.unique(pid, return_inverse=True)
+        track = np.where(pid == 0, -1, track)
+        pids = np.unique(pid[pid != 0])
+        for f in range(4):
+            for p in pids[3 * f : 3 * f + 3]:
+                track[np.flatnonzero(pid == p)[:2]] = FAKE_ID + f
+        sub = pd.DataFrame({"hit_id": truth.hit_id, "track_id": track})
+        sub.to_csv(out / f"event{eid:09d}-submission.csv", index=False)
 
 
 def test_resolution_plots(tmp_path: Path) -> None:

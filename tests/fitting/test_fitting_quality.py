@@ -135,3 +135,87 @@ def test_save_and_load(tmp_path, event) -> None:
     np.testing.assert_array_equal(
         sel.hit_id[: sel.lengths[0]], c.hit_id[c.offsets[2] : c.offsets[3]]
     )
+
+
+def _finder_output(event) -> tuple[pd.DataFrame, list[int]]:
+    """Truth tracks of 10 particles (track id 100 + k), the first contaminated with 3
+    hits of the second, plus a fake made of 2 hits each of 3 other particles."""
+    from lhcml.fitting.candidates import truth_candidates
+
+    truth = truth_candidates(event)
+    pids = truth.particle_id[:16].tolist()
+    hp = event.truth.set_index("hit_id")["particle_id"]
+    rows = []
+    for k, pid in enumerate(pids[:10]):
+        hits = hp.index[hp.to_numpy() == pid].to_numpy()
+        rows += [(h, 100 + k) for h in hits]
+    wrong = hp.index[hp.to_numpy() == pids[1]].to_numpy()[:3]
+    rows = [(h, t) for h, t in rows if not (t == 101 and h in set(wrong))]
+    rows += [(h, 100) for h in wrong]
+    for pid in pids[10:13]:
+        rows += [(h, 999) for h in hp.index[hp.to_numpy() == pid].to_numpy()[:2]]
+    return pd.DataFrame(rows, columns=["hit_id", "track_id"]), pids
+
+
+def test_cleaning_a_finders_output_by_hand(event) -> None:
+    from lhcml.fitting.quality import clean_assignment, finder_rates
+    from lhcml.metrics.tracking import FiducialSelection
+
+    sub, pids = _finder_output(event)
+    cands = from_assignment(event, sub)
+    assert cands.track_id.tolist() == [*range(100, 110), 999]
+    assert (~cands.is_real).sum() == 1  # the fake: no particle holds more than half
+    # Perfect scores: the fake goes, the contaminating hits go.
+    cand_score = np.where(cands.is_real, 0.9, 0.1)
+    hit_score = np.where(cands.hit_label, 0.9, 0.1)
+    cleaned = clean_assignment(cands, cand_score, hit_score, CleaningConfig(min_hits=5))
+    assert 999 not in set(cleaned.track_id)
+    wrong = set(sub.hit_id[(sub.track_id == 100)]) - set(
+        event.truth.hit_id[event.truth.particle_id == pids[0]]
+    )
+    assert len(wrong) == 3 and not wrong & set(cleaned.hit_id[cleaned.track_id == 100])
+    # Rates on this event (toy particles: primary pions, 0.5-10 GeV).
+    fid = FiducialSelection(pt_min=0.0, abs_eta_max=4.0, min_hits=3)
+    ev = {0: event}
+    before = finder_rates(ev, {0: sub}, fiducial=fid, min_track_hits=5)
+    after = finder_rates(ev, {0: cleaned}, fiducial=fid, min_track_hits=5)
+    # The 6-hit fake counts before (>= 5 hits), not after.
+    assert before["tracks"] == 11 and before["fake_rate"]["k"] == 1
+    assert after["tracks"] == 10 and after["fake_rate"]["k"] == 0
+    assert after["efficiency"]["k"] == before["efficiency"]["k"] == 10
+    # Cuts that keep everything reproduce the raw rates.
+    same = clean_assignment(cands, cand_score, hit_score, CleaningConfig(0.0, 0.0, 0))
+    again = finder_rates(ev, {0: same}, fiducial=fid, min_track_hits=5)
+    assert again["fake_rate"] == before["fake_rate"]
+
+
+def test_choose_cleaning_prefers_the_cut_that_removes_the_fake(event) -> None:
+    from lhcml.fitting.quality import choose_cleaning
+
+    sub, _ = _finder_output(event)
+    cands = from_assignment(event, sub)
+    scores = {0: (np.where(cands.is_real, 0.9, 0.05), np.where(cands.hit_label, 0.95, 0.3))}
+    from lhcml.metrics.tracking import FiducialSelection
+
+    best, scan = choose_cleaning(
+        {0: event}, {0: cands}, scores, grid=(0.0, 0.5), fiducial=FiducialSelection(pt_min=0.0)
+    )
+    assert len(scan) == 4
+    assert best.candidate_threshold == 0.5 or best.hit_threshold == 0.5
+    foms = [s["figure_of_merit"] for s in scan]
+    assert max(foms) > foms[0]  # (0, 0): no cleaning
+
+
+def test_cleaning_cuts_beside_a_model(tmp_path) -> None:
+    import json
+
+    from lhcml.errors import InputError
+    from lhcml.fitting.quality import cleaning_from_model
+
+    assert cleaning_from_model(tmp_path) == CleaningConfig()
+    cuts = CleaningConfig(candidate_threshold=0.3, hit_threshold=0.7)
+    (tmp_path / "cleaning.json").write_text(json.dumps(cuts.to_dict()))
+    assert cleaning_from_model(tmp_path) == cuts
+    (tmp_path / "cleaning.json").write_text("{not json")
+    with pytest.raises(InputError, match="cleaning"):
+        cleaning_from_model(tmp_path)

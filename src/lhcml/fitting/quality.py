@@ -232,12 +232,14 @@ def finder_rates(
 
 
 def figure_of_merit(rates: Mapping[str, Any]) -> float:
-    """What :func:`choose_cleaning` maximises: efficiency - fake rate - duplicate rate."""
-    return float(
-        rates["efficiency"]["value"]
-        - rates["fake_rate"]["value"]
-        - (rates["duplicate_rate"]["value"] or 0.0)
-    )
+    """What :func:`choose_cleaning` maximises: efficiency - fake rate - duplicate rate
+    (an undefined rate, e.g. with no tracks left, counts as 0)."""
+
+    def value(key: str) -> float:
+        v = rates[key]["value"]
+        return 0.0 if v is None else float(v)
+
+    return value("efficiency") - value("fake_rate") - value("duplicate_rate")
 
 
 def choose_cleaning(
@@ -248,6 +250,7 @@ def choose_cleaning(
     grid: Sequence[float] = CUT_GRID,
     base: CleaningConfig | None = None,
     matching: str = "atlas",
+    fiducial: Any = None,
     min_track_hits: int = 5,
 ) -> tuple[CleaningConfig, list[dict[str, Any]]]:
     """Candidate and hit thresholds maximising :func:`figure_of_merit` on (validation)
@@ -259,7 +262,7 @@ def choose_cleaning(
         scores: event id -> ``(cand_score, hit_score)``.
         grid: thresholds tried for both cuts.
         base: the other cuts (``min_hits``, ``max_shared``).
-        matching, min_track_hits: as :func:`finder_rates`.
+        matching, fiducial, min_track_hits: as :func:`finder_rates`.
 
     Returns:
         ``(best config, every grid point's cuts, rates and figure of merit)``.
@@ -271,7 +274,9 @@ def choose_cleaning(
         for ht in grid:
             cfg = replace(base, candidate_threshold=float(ct), hit_threshold=float(ht))
             subs = {eid: clean_assignment(cands[eid], *scores[eid], cfg) for eid in events}
-            r = finder_rates(events, subs, matching=matching, min_track_hits=min_track_hits)
+            r = finder_rates(
+                events, subs, matching=matching, fiducial=fiducial, min_track_hits=min_track_hits
+            )
             fom = figure_of_merit(r)
             scan.append({"cleaning": cfg.to_dict(), "rates": r, "figure_of_merit": fom})
             if fom > best_fom:
