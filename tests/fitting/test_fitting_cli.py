@@ -151,6 +151,20 @@ def test_train_evaluate_infer(tmp_path: Path, event_dirs: tuple[Path, Path]) -> 
         fakes_out += len(set(out.track_id[out.track_id >= FAKE_ID]))
     assert fakes_in == 12 and fakes_out < fakes_in
 
+    # evaluate --submissions cleans the finder's output with the same stored cuts.
+    r = runner.invoke(
+        fit_app,
+        [
+            *("evaluate", str(test_dir), "-o", str(tmp_path / "eval_subs")),
+            *("--model", str(tuned), "--fitters", "trackformer", "--radial-frames"),
+            *("--no-plots", "--submissions", str(subs["test"])),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "eval_subs" / "summary.json").read_text())
+    stored = json.loads((tuned / "cleaning.json").read_text())
+    assert summary["quality"]["cleaning"] == {k: stored[k] for k in summary["quality"]["cleaning"]}
+
 
 FAKE_ID = 10_000
 

@@ -490,7 +490,15 @@ def run_comparison(
                 parts += [truth, corrupt_candidates(ev, truth, rng, Corruption())]
         mixed = Candidates.concat(parts)
         qp = predict(model, feat, loss, mixed)
-        summary["quality"] = quality_rates(events, mixed, qp.cand_score, qp.hit_score)
+        # A finder's output is cleaned with the cuts chosen for it (the model's
+        # cleaning.json, as `lhcml fit infer --clean` does); injected corruption with the
+        # defaults the heads were first validated with.
+        cleaning = None
+        if submissions is not None:
+            from lhcml.fitting.quality import cleaning_from_model
+
+            cleaning = cleaning_from_model(model_dir)
+        summary["quality"] = quality_rates(events, mixed, qp.cand_score, qp.hit_score, cleaning)
         summary["quality"]["source"] = (
             f"finder output {submissions}" if submissions else "truth + injected corruption"
         )
