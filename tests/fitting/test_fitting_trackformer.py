@@ -18,7 +18,7 @@ from lhcml.fitting.dataset import (
 )
 from lhcml.fitting.losses import estimate, regression_loss
 from lhcml.fitting.toys import toy_event
-from lhcml.fitting.trackformer import TrackFormer, encoder_layer, padding_bias
+from lhcml.fitting.trackformer import TrackFormer, encoder_layer, padding_bias, summary_layer
 
 
 @pytest.fixture(autouse=True)
@@ -177,6 +177,49 @@ def test_encoder_layer_matches_pytorch(padded: bool) -> None:
     with torch.no_grad():
         layer.self_attn.in_proj_weight.mul_(2.0)
         assert (encoder_layer(layer, x, bias)[valid] - ref[valid]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("padded", [True, False])
+def test_summary_layer_is_the_first_token_of_encoder_layer(padded: bool) -> None:
+    # The fitting-only forward evaluates its last layer for the summary token alone.
+    torch.manual_seed(4)
+    layer = torch.nn.TransformerEncoderLayer(
+        16, 2, 32, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+    ).eval()
+    x = torch.randn(6, 8, 16)
+    lengths = torch.tensor([8, 3, 6, 8, 1, 5]) if padded else torch.full((6,), 8)
+    valid = torch.arange(8)[None, :] < lengths[:, None]
+    bias = padding_bias(valid[:, 1:], 2) if padded else None
+    with torch.no_grad():
+        full = encoder_layer(layer, x, bias)[:, 0]
+        ours = summary_layer(layer, x, bias)
+    torch.testing.assert_close(ours, full, atol=1e-5, rtol=1e-5)
+    # Padded keys are ignored: changing them does not change the summary token.
+    if padded:
+        y = x.clone()
+        y[~valid] = 100.0
+        with torch.no_grad():
+            torch.testing.assert_close(summary_layer(layer, y, bias), ours, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        layer.linear2.weight.mul_(3.0)
+        assert (summary_layer(layer, x, bias) - full).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_fitting_only_forward_matches_full_forward(cands: Candidates, n_layers: int) -> None:
+    # quality=False (inference) takes the summary-token shortcut; same parameters.
+    cfg = FeatureConfig()
+    enc = encode(cands, cfg)
+    torch.manual_seed(0)
+    model = TrackFormer(cfg.n_hit_features, cfg.n_global_features, 32, 4, n_layers, 64).eval()
+    torch.nn.init.normal_(model.param_head[-1].weight, std=0.3)
+    batch = collate(enc, np.arange(len(enc)))
+    with torch.no_grad():
+        full = model(batch["hits"], batch["detector_id"], batch["mask"], batch["global"])
+        fit = model(batch["hits"], batch["detector_id"], batch["mask"], batch["global"], False)
+    assert set(fit) == {"params"}
+    assert full["params"].abs().max() > 0.1
+    torch.testing.assert_close(fit["params"], full["params"], atol=1e-5, rtol=1e-5)
 
 
 def test_predict_matches_padded_mixed_length_batches(cands: Candidates) -> None:

@@ -21,7 +21,10 @@ most of its time in a softmax over the last dimension, which for sequences of ~1
 runs scalar code (~16 ns per element). Here the attention scores are laid out keys-first,
 ``(keys, batch * heads, queries)``, so the softmax reduces over the outermost dimension
 and vectorises over everything else (~20x faster at these sizes); the other operations
-are the usual matrix products, layer norms and activations.
+are the usual matrix products, layer norms and activations. A fitting-only forward
+(``quality=False``, eval mode) evaluates the last layer for the summary token alone
+(:func:`summary_layer`): its keys and values need every token, but its query, attention
+output and feed-forward only the one token the parameter head reads.
 """
 
 from __future__ import annotations
@@ -121,9 +124,19 @@ class TrackFormer(nn.Module):
         key_bias = None
         if mask is not None and not bool(mask.all()):
             key_bias = padding_bias(mask, self.encoder.layers[0].self_attn.num_heads)
-        for layer in self.encoder.layers:
-            x = encoder_layer(layer, x, key_bias)
+        layers = self.encoder.layers
         norm = self.encoder.norm
+        if not quality and not self.training:
+            # Fitting only: the parameters read the summary token alone, so the last
+            # layer computes only its output (keys and values of all tokens, one query).
+            for layer in layers[:-1]:
+                x = encoder_layer(layer, x, key_bias)
+            head = summary_layer(layers[-1], x, key_bias)
+            head = F.layer_norm(head, head.shape[-1:], norm.weight, norm.bias, norm.eps)
+            params = self.param_head(head).view(b, self.n_params, self.outputs_per_param)
+            return {"params": params}
+        for layer in layers:
+            x = encoder_layer(layer, x, key_bias)
         x = F.layer_norm(x, x.shape[-1:], norm.weight, norm.bias, norm.eps)
         head = x[:, 0]
         params = self.param_head(head).view(b, self.n_params, self.outputs_per_param)
@@ -193,3 +206,45 @@ def encoder_layer(
     y = F.layer_norm(x, (d,), layer.norm2.weight, layer.norm2.bias, layer.norm2.eps)
     y = layer.linear2(layer.dropout(layer.activation(layer.linear1(y))))
     return x + layer.dropout2(y)
+
+
+def summary_layer(
+    layer: nn.TransformerEncoderLayer, x: torch.Tensor, key_bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """:func:`encoder_layer`'s output for the first (summary) token only.
+
+    The same maths restricted to one query: layer norm and keys / values of every token,
+    the query, attention, feed-forward and residuals of token 0 only (a fitting-only
+    forward needs nothing else from the last layer). Per head, the scores and the
+    attention-weighted values are read off block-diagonal products, so no per-head
+    reshaping copies are made.
+
+    Args:
+        layer: a ``norm_first``, ``batch_first`` layer (inference: no dropout).
+        x: (B, L, D) tokens, the summary token first.
+        key_bias: (L, B * heads, 1) from :func:`padding_bias`, or None (no padding).
+
+    Returns:
+        (B, D): ``encoder_layer(layer, x, key_bias)[:, 0]``.
+    """
+    b, n, d = x.shape
+    attn = layer.self_attn
+    h = attn.num_heads
+    dh = d // h
+    w, wb = attn.in_proj_weight, attn.in_proj_bias
+    y = F.layer_norm(x, (d,), layer.norm1.weight, layer.norm1.bias, layer.norm1.eps)
+    q = F.linear(y[:, 0], w[:d], wb[:d]) * dh**-0.5  # (B, D)
+    kv = F.linear(y, w[d:], wb[d:])  # (B, L, 2D): keys, then values
+    # head[j, c] = 1 where feature j belongs to head c.
+    head = (torch.arange(d, device=x.device)[:, None] // dh) == torch.arange(h, device=x.device)
+    head = head.to(x.dtype)
+    s = torch.bmm(kv[..., :d], q[:, :, None] * head)  # (B, L, H): key . query per head
+    if key_bias is not None:
+        s = s + key_bias.view(n, b, h).transpose(0, 1)
+    a = torch.softmax(s, dim=1)
+    # (B, H, D) weighted values of every head; keep each head's own block.
+    o = (torch.bmm(a.transpose(1, 2), kv[..., d:]) * head.t()).sum(1)
+    o = F.linear(o, attn.out_proj.weight, attn.out_proj.bias)
+    x0 = x[:, 0] + o
+    y0 = F.layer_norm(x0, (d,), layer.norm2.weight, layer.norm2.bias, layer.norm2.eps)
+    return x0 + layer.linear2(layer.activation(layer.linear1(y0)))
