@@ -115,3 +115,95 @@ def test_unknown_method() -> None:
     ei, s = graph([(0, 1)], [0.9])
     with pytest.raises(ConfigError, match="method"):
         build_tracks(2, ei, s, np.zeros(2), method="magic")
+
+
+# -- stitching split pieces ------------------------------------------------------------------
+
+# One particle, hits 0..9 outwards; its edge 4->5 scores below the cut (0.4 < 0.7), so the
+# longest paths build two 5-hit pieces (a duplicate).
+SPLIT = [*chain([0, 1, 2, 3, 4]), (4, 5), *chain([5, 6, 7, 8, 9])]
+SPLIT_SCORES = [0.9] * 4 + [0.4] + [0.9] * 4
+
+
+def test_a_split_track_is_stitched() -> None:
+    ei, s = graph(SPLIT, SPLIT_SCORES)
+    kw = {"method": "longest", "walk_threshold": 0.7, "min_hits": 3}
+    plain = build_tracks(10, ei, s, np.arange(10.0), **kw)
+    assert groups(plain) == {frozenset(range(5)), frozenset(range(5, 10))}
+    for method in METHODS:
+        tid = build_tracks(
+            10,
+            ei,
+            s,
+            np.arange(10.0),
+            **{**kw, "method": method},
+            cc_threshold=0.7,
+            stitch_threshold=0.3,
+            stitch_min_hits=3,
+        )
+        assert groups(tid) == {frozenset(range(10))}, method
+    # The joining edge must reach the stitching cut.
+    tid = build_tracks(10, ei, s, np.arange(10.0), **kw, stitch_threshold=0.5)
+    assert groups(tid) == groups(plain)
+
+
+def test_a_split_track_is_stitched_over_a_free_hit() -> None:
+    # 0-4 | 4->10 (0.5), 10->5 (0.45) over hit 10, on no track | 5-9.
+    edges = [*chain([0, 1, 2, 3, 4]), (4, 10), (10, 5), *chain([5, 6, 7, 8, 9])]
+    ei, s = graph(edges, [0.9] * 4 + [0.5, 0.45] + [0.9] * 4)
+    key = np.r_[np.arange(10.0), 4.5]
+    kw = {"method": "longest", "walk_threshold": 0.7, "min_hits": 3, "stitch_min_hits": 3}
+    assert groups(build_tracks(11, ei, s, key, **kw, stitch_threshold=0.4)) == {
+        frozenset(range(11))
+    }
+    # The bridge scores its weaker edge: 0.45 < 0.5, no stitch.
+    assert len(groups(build_tracks(11, ei, s, key, **kw, stitch_threshold=0.5))) == 2
+
+
+def test_two_parallel_tracks_are_not_stitched() -> None:
+    # Tracks A: 0-4 and B: 5-9 side by side (same distances from the origin), with weak
+    # edges between them: A's last hit to B's first, and across the middle. No end of A
+    # lies inside the start of B, so nothing joins; each track stays whole.
+    edges = [*chain([0, 1, 2, 3, 4]), *chain([5, 6, 7, 8, 9]), (4, 5), (2, 7), (7, 3)]
+    ei, s = graph(edges, [0.9] * 8 + [0.6, 0.6, 0.6])
+    key = np.r_[np.arange(5.0), np.arange(5.0) + 0.01]
+    tid = build_tracks(
+        10, ei, s, key, method="longest", walk_threshold=0.7, min_hits=3, stitch_threshold=0.2
+    )
+    assert groups(tid) == {frozenset(range(5)), frozenset(range(5, 10))}
+
+
+def test_each_end_is_continued_once_best_first() -> None:
+    # A: 0-4 ends where B: 5-9 (link 0.5) and C: 10-14 (link 0.4) start.
+    edges = [*chain([0, 1, 2, 3, 4]), *chain([5, 6, 7, 8, 9]), *chain([10, 11, 12, 13, 14])]
+    edges += [(4, 5), (4, 10)]
+    ei, s = graph(edges, [0.9] * 12 + [0.5, 0.4])
+    key = np.r_[np.arange(5.0), np.arange(5.0) + 5, np.arange(5.0) + 5.01]
+    kw = {"method": "longest", "walk_threshold": 0.7, "min_hits": 3, "stitch_threshold": 0.3}
+    tid = build_tracks(15, ei, s, key, **kw)
+    assert groups(tid) == {frozenset(range(10)), frozenset(range(10, 15))}
+    # Ambiguous end: with stitch_unique nothing is joined.
+    tid = build_tracks(15, ei, s, key, **kw, stitch_unique=True)
+    assert len(groups(tid)) == 3
+
+
+def test_short_pieces_are_not_stitched_below_stitch_min_hits() -> None:
+    # 0-4 | 4->5 (0.5) | 5-6 (2 hits, dissolved by min_hits 3 unless stitched).
+    ei, s = graph([*chain([0, 1, 2, 3, 4]), (4, 5), (5, 6)], [0.9] * 4 + [0.5, 0.9])
+    kw = {"method": "longest", "walk_threshold": 0.7, "min_hits": 3, "stitch_threshold": 0.3}
+    assert groups(build_tracks(7, ei, s, np.arange(7.0), **kw, stitch_min_hits=3)) == {
+        frozenset(range(5))
+    }
+    assert groups(build_tracks(7, ei, s, np.arange(7.0), **kw, stitch_min_hits=2)) == {
+        frozenset(range(7))
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("stitch_threshold", 1.5), ("stitch_threshold", -0.1), ("stitch_min_hits", 0)],
+)
+def test_bad_stitch_settings(key: str, value: float) -> None:
+    ei, s = graph(SPLIT, SPLIT_SCORES)
+    with pytest.raises(ConfigError, match=key):
+        build_tracks(10, ei, s, np.arange(10.0), method="longest", **{key: value})
