@@ -118,7 +118,17 @@ class TrackFormer(nn.Module):
         quality: bool = True,
     ) -> dict[str, torch.Tensor]:
         b = hits.shape[0]
-        tokens = self.hit_in(hits) + self.detector(detector_id)
+        fit_only = not quality and not self.training
+        if fit_only:
+            # Same sum, one pass fewer: the input bias rides in the gathered layer embedding
+            # and the hit features' product is added to it in place.
+            table = self.detector.weight + self.hit_in.bias
+            tokens = F.embedding(detector_id, table)
+            tokens.view(-1, tokens.shape[-1]).addmm_(
+                hits.reshape(-1, hits.shape[-1]), self.hit_in.weight.t()
+            )
+        else:
+            tokens = self.hit_in(hits) + self.detector(detector_id)
         summary = self.global_in(global_features)[:, None, :]
         x = torch.cat([summary, tokens], dim=1)
         key_bias = None
@@ -126,7 +136,7 @@ class TrackFormer(nn.Module):
             key_bias = padding_bias(mask, self.encoder.layers[0].self_attn.num_heads)
         layers = self.encoder.layers
         norm = self.encoder.norm
-        if not quality and not self.training:
+        if fit_only:
             # Fitting only: the parameters read the summary token alone, so the last
             # layer computes only its output (keys and values of all tokens, one query).
             for layer in layers[:-1]:
@@ -234,7 +244,11 @@ def summary_layer(
     w, wb = attn.in_proj_weight, attn.in_proj_bias
     y = F.layer_norm(x, (d,), layer.norm1.weight, layer.norm1.bias, layer.norm1.eps)
     q = F.linear(y[:, 0], w[:d], wb[:d]) * dh**-0.5  # (B, D)
-    kv = F.linear(y, w[d:], wb[d:])  # (B, L, 2D): keys, then values
+    # Keys and values without their biases: the key bias adds the same q . b_k to all
+    # scores of the query (cancels in the softmax); the attention weights sum to one, so
+    # the value bias is added to the output. (Broadcasting a bias into a (B * L, 2D)
+    # product costs more than the product itself at these sizes.)
+    kv = F.linear(y, w[d:])  # (B, L, 2D): keys, then values
     # head[j, c] = 1 where feature j belongs to head c.
     head = (torch.arange(d, device=x.device)[:, None] // dh) == torch.arange(h, device=x.device)
     head = head.to(x.dtype)
@@ -243,7 +257,7 @@ def summary_layer(
         s = s + key_bias.view(n, b, h).transpose(0, 1)
     a = torch.softmax(s, dim=1)
     # (B, H, D) weighted values of every head; keep each head's own block.
-    o = (torch.bmm(a.transpose(1, 2), kv[..., d:]) * head.t()).sum(1)
+    o = (torch.bmm(a.transpose(1, 2), kv[..., d:]) * head.t()).sum(1) + wb[2 * d :]
     o = F.linear(o, attn.out_proj.weight, attn.out_proj.bias)
     x0 = x[:, 0] + o
     y0 = F.layer_norm(x0, (d,), layer.norm2.weight, layer.norm2.bias, layer.norm2.eps)
