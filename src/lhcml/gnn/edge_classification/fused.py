@@ -101,6 +101,20 @@ def mlp_parts(mlp: nn.Sequential) -> tuple[list[nn.Linear], list[nn.LayerNorm]]:
     return linears, norms
 
 
+def _layer_weights(
+    linears: list[nn.Linear], norms: list[nn.LayerNorm]
+) -> tuple[list[tuple[Tensor, Tensor]], list[np.ndarray], list[np.ndarray], float]:
+    """The hidden layers' (W^T, b) and the LayerNorms' gamma, beta, eps of an MLP
+    (unused placeholders where it has no LayerNorm: the kernels then skip the norm)."""
+    hidden = [(lin.weight.detach().T, lin.bias.detach()) for lin in linears[1:]]
+    if norms:
+        gamma = [m.weight.detach().numpy() for m in norms]
+        beta = [m.bias.detach().numpy() for m in norms]
+        return hidden, gamma, beta, float(norms[0].eps)
+    zeros = [np.zeros(linears[0].out_features, np.float32)] * len(linears)
+    return hidden, zeros, zeros, 0.0
+
+
 def supported(*tensors: Tensor) -> bool:
     """Whether the fused path applies: CPU float32 tensors, no gradient needed."""
     return not torch.is_grad_enabled() and all(
@@ -143,14 +157,7 @@ def pair_mlp(
     proj_src = torch.addmm(first.bias.detach(), x, w[:, :n].T).numpy()
     proj_dst = (x @ w[:, n : 2 * n].T).numpy()
     w_edge_t = w[:, 2 * n :].T
-    hidden = [(lin.weight.detach().T, lin.bias.detach()) for lin in linears[1:]]
-    if norms:
-        gamma = [m.weight.detach().numpy() for m in norms]
-        beta = [m.bias.detach().numpy() for m in norms]
-        eps = float(norms[0].eps)
-    else:
-        gamma = beta = [np.zeros(h, np.float32)] * len(linears)
-        eps = 0.0
+    hidden, gamma, beta, eps = _layer_weights(linears, norms)
     e = e.contiguous()
     if residual:
         if e.shape[1] != h:
@@ -195,15 +202,8 @@ def node_update(mlp: nn.Sequential, h: Tensor, incoming: Tensor, outgoing: Tenso
     n = h.shape[1]
     w = first.weight.detach()
     blocks = (w[:, :n].T, w[:, n : 2 * n].T, w[:, 2 * n :].T)
-    hidden = [(lin.weight.detach().T, lin.bias.detach()) for lin in linears[1:]]
+    hidden, gamma, beta, eps = _layer_weights(linears, norms)
     width = first.out_features
-    if norms:
-        gamma = [m.weight.detach().numpy() for m in norms]
-        beta = [m.bias.detach().numpy() for m in norms]
-        eps = float(norms[0].eps)
-    else:
-        gamma = beta = [np.zeros(width, np.float32)] * len(linears)
-        eps = 0.0
     out = torch.empty_like(h)
     size = min(CHUNK, h.shape[0])
     buffers = [torch.empty((size, width), dtype=torch.float32) for _ in range(2)]
