@@ -12,6 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from lhcml.errors import ConfigError
 from lhcml.gnn.pipeline import DEFAULT_MODEL_DIR, GNNChain
 
 pytestmark = pytest.mark.skipif(
@@ -101,3 +102,15 @@ def test_cuda_gives_the_cpu_tracks(trackml_prefix: Path) -> None:
     cpu = GNNChain().reconstruct(event, detectors=det).tracks["track_id"].to_numpy()
     gpu = GNNChain(device="cuda").reconstruct(event, detectors=det).tracks["track_id"].to_numpy()
     assert np.mean(cpu == gpu) > 0.99
+
+
+def test_unknown_track_building_key_is_a_config_error(tmp_path: Path) -> None:
+    # A misspelt setting in chain.yaml names the file and the key when the chain loads.
+    for f in DEFAULT_MODEL_DIR.iterdir():
+        (tmp_path / f.name).symlink_to(f)
+    cfg = yaml.safe_load((DEFAULT_MODEL_DIR / "chain.yaml").read_text())
+    cfg["track_building"] = {**cfg.get("track_building", {}), "stich_threshold": 0.2}
+    (tmp_path / "chain.yaml").unlink()
+    (tmp_path / "chain.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=r"chain\.yaml.*stich_threshold"):
+        GNNChain(tmp_path, threads=1)

@@ -108,6 +108,7 @@ class GNNChain:
         self.gnn, gblob = load_model(self.model_dir / "edge_classifier.pt", self.device)
         self.threshold = float(self.config.get("threshold", gblob.get("threshold", 0.5)))
         self.track_building: dict[str, Any] = dict(self.config.get("track_building") or {})
+        _check_track_building(self.track_building, cfg_file)
         self.use_cells = self.gnn.node_encoder[0].in_features > 4
 
     def reconstruct(self, event: Any, *, detectors: pd.DataFrame | None = None) -> ChainResult:
@@ -214,3 +215,24 @@ def tracks_summary(tracks: pd.DataFrame) -> dict[str, Any]:
     """Number of tracks and of assigned hits."""
     tid = tracks["track_id"].to_numpy()
     return {"tracks": len(np.unique(tid[tid >= 0])), "assigned_hits": int((tid >= 0).sum())}
+
+
+def _check_track_building(settings: dict[str, Any], path: Path) -> None:
+    """Refuse keys of the ``track_building`` section that
+    :func:`~lhcml.gnn.track_building.build_tracks` does not take (at load time, not as a
+    ``TypeError`` in the first event)."""
+    import inspect
+
+    from lhcml.gnn.track_building import build_tracks
+
+    known = set(inspect.signature(build_tracks).parameters) - {
+        "n_nodes",
+        "edge_index",
+        "scores",
+        "order_key",
+    }
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(
+            f"{path}: track_building: unknown key(s) {unknown}; known: {sorted(known)}"
+        )
