@@ -51,15 +51,9 @@ def _selection(pt_min: float, pt_max: float, eta_max: float, min_hits: int) -> A
 
 
 def _progress() -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from lhcml.cli._progress import progress_bar
 
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=True,
-    )
+    return progress_bar("[progress.description]{task.description}", transient=True)
 
 
 @fit_app.command("prepare")

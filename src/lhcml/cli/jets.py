@@ -82,15 +82,9 @@ def generate(
 ) -> None:
     """Generate a labelled jet sample: Parquet chunks in the weaver / ParT layout."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import TextColumn
 
+    from lhcml.cli._progress import progress_bar
     from lhcml.jets.config import DarkSectorConfig, DetectorResponse, GenerationConfig
     from lhcml.jets.writer import generate_jets
 
@@ -125,13 +119,9 @@ def generate(
     total = jets if jets is not None else None
     if events is not None:
         total = -(-events // events_per_chunk) * events_per_chunk
-    progress = Progress(
+    progress = progress_bar(
         TextColumn(f"[bold]{process}[/] {unit}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        extra=(TextColumn("{task.fields[info]}"),),
         console=console,
     )
     task = progress.add_task(unit, total=total, info="")

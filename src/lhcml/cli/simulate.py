@@ -173,26 +173,12 @@ def _run(
     jobs: int,
     dask_scheduler: str | None,
 ) -> None:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import TextColumn
 
+    from lhcml.cli._progress import progress_bar
     from lhcml.simulation import simulate_events
 
-    progress = Progress(
-        TextColumn("[bold]simulate[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
+    progress = progress_bar(TextColumn("[bold]simulate[/]"), console=console)
     task = progress.add_task("events", total=events)
     written: list[int] = []
 
