@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from lhcml.cli._options import EventIdsOpt
+
 _SUBMISSIONS_HELP = (
     "Submission files or directories. In a directory, event<N>-submission.csv or "
     "event<N>.csv (.csv.gz, .parquet) is event N's; a file named so is event N's; another "
@@ -27,9 +29,7 @@ def evaluate(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory for summary.json and the plots.")
     ] = Path("evaluation"),
-    event_id: Annotated[
-        list[int] | None, typer.Option("--event-id", help="Only these events (repeatable).")
-    ] = None,
+    event_id: EventIdsOpt = None,
     matching: Annotated[
         str,
         typer.Option(

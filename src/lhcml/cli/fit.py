@@ -23,6 +23,8 @@ from typing import Annotated, Any
 
 import typer
 
+from lhcml.cli._options import EventIdsOpt
+
 fit_app = typer.Typer(
     help="Track fitting: helix fit, Kalman filters (lhcml, ACTS), TrackFormer.",
     no_args_is_help=True,
@@ -174,9 +176,7 @@ def infer(
             "'lhcml fit quality').",
         ),
     ] = True,
-    event_id: Annotated[
-        list[int] | None, typer.Option("--event-id", help="Only these events (repeatable).")
-    ] = None,
+    event_id: EventIdsOpt = None,
 ) -> None:
     """Fit every candidate with TrackFormer (per event: tracks.csv and submission.csv).
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from lhcml.cli._options import EventIdsOpt
+
 gnn_app = typer.Typer(
     name="gnn",
     help="GNN track finding (GNN4ITk chain): graph construction, edge filter, edge "
@@ -47,9 +49,6 @@ ThreadsOpt = Annotated[
     int, typer.Option(help="torch CPU threads (1 is fastest on a busy shared machine).")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-EventIdsOpt = Annotated[
-    list[int] | None, typer.Option("--event-id", help="Only these events (repeatable).")
-]
 
 
 def _print(result: dict[str, Any]) -> None:

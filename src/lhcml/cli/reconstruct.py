@@ -7,17 +7,15 @@ from typing import Annotated
 
 import typer
 
+from lhcml.cli._options import EventIdsOpt, EventsArg
+
 
 def reconstruct(
-    events: Annotated[
-        Path, typer.Argument(help="Event directory, or one event prefix (DIR/event000000001).")
-    ],
+    events: EventsArg,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory for event*-submission.csv files.")
     ] = Path("submissions"),
-    event_id: Annotated[
-        list[int] | None, typer.Option("--event-id", help="Only these events (repeatable).")
-    ] = None,
+    event_id: EventIdsOpt = None,
     method: Annotated[
         str,
         typer.Option(
