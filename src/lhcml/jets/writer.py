@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from lhcml._pool import collect_ready, drain
 from lhcml.errors import ConfigError, InputError
 from lhcml.io.atomic import write_atomic, write_json_atomic
 from lhcml.jets.config import GenerationConfig
@@ -362,24 +362,9 @@ def _run_pool(
                     pending.append(pool.apply_async(generate_chunk, (cfg, k, out)))
                 if not pending:
                     break
-                _drain(progress, notify, timeout=0.2)
-                still = []
-                for res in pending:
-                    if res.ready():
-                        record(*res.get(), written=True)  # re-raises a worker's exception
-                    else:
-                        still.append(res)
-                pending = still
-            _drain(progress, notify, timeout=0.0)
-
-
-def _drain(progress: Any, notify: Callable[[int], None], timeout: float) -> None:
-    try:
-        notify(progress.get(timeout=timeout) if timeout else progress.get_nowait())
-        while True:
-            notify(progress.get_nowait())
-    except queue.Empty:
-        pass
+                drain(progress, notify, timeout=0.2)
+                pending = collect_ready(pending, lambda r: record(*r, written=True))
+            drain(progress, notify, timeout=0.0)
 
 
 def list_chunks(paths: str | Path | list[str | Path]) -> list[Path]:

@@ -27,13 +27,13 @@ interrupted run keeps every finished event and a rerun skips them
 from __future__ import annotations
 
 import multiprocessing as mp
-import queue
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lhcml._pool import collect_ready, drain
 from lhcml.data.event import Event
 from lhcml.errors import ConfigError
 from lhcml.simulation.config import SimulationConfig
@@ -302,27 +302,16 @@ def _run_pool(
         progress = manager.Queue()
         with ctx.Pool(jobs, initializer=_pool_init, initargs=(cfg, progress)) as pool:
             pending = [pool.apply_async(simulate_chunk, (cfg, c, str(out), fmt)) for c in chunks]
+
+            def add(result: tuple[list[int], dict[str, float]]) -> None:
+                done, totals = result
+                summary.written.extend(done)
+                summary.add_timings(totals)
+
             while pending:
-                _drain(progress, notify, timeout=0.2)
-                still = []
-                for res in pending:
-                    if res.ready():
-                        done, totals = res.get()  # re-raises a worker's exception
-                        summary.written.extend(done)
-                        summary.add_timings(totals)
-                    else:
-                        still.append(res)
-                pending = still
-            _drain(progress, notify, timeout=0.0)
-
-
-def _drain(progress: Any, notify: Callable[[int], None], timeout: float) -> None:
-    try:
-        notify(progress.get(timeout=timeout) if timeout else progress.get_nowait())
-        while True:
-            notify(progress.get_nowait())
-    except queue.Empty:
-        pass
+                drain(progress, notify, timeout=0.2)
+                pending = collect_ready(pending, add)
+            drain(progress, notify, timeout=0.0)
 
 
 def _run_dask(
