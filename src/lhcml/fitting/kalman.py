@@ -186,18 +186,34 @@ def _transport_jac(
     if not _transport(st, src, dst, bfield, out):
         return False
     for j in range(5):
-        h = _STEPS[j] if j < 4 else 1e-7 * max(abs(st[4]), 1e-3)
-        for i in range(5):
-            work[i] = st[i]
-        work[j] += h
+        h = _nudge(st, j, work)
         if not _transport(work, src, dst, bfield, tmp):
             return False
-        for i in range(5):
-            d = tmp[i] - out[i]
-            if i == 2:
-                d = _wrap(d)
-            jac[i, j] = d / h
+        _difference_column(jac, j, tmp, out, h)
     return True
+
+
+@nb.njit(cache=True)
+def _nudge(st: np.ndarray, j: int, work: np.ndarray) -> float:
+    """``work`` = ``st`` with parameter ``j`` shifted by its finite-difference step ``h``;
+    returns ``h``."""
+    h = _STEPS[j] if j < 4 else 1e-7 * max(abs(st[4]), 1e-3)
+    for i in range(5):
+        work[i] = st[i]
+    work[j] += h
+    return h
+
+
+@nb.njit(cache=True)
+def _difference_column(
+    jac: np.ndarray, j: int, shifted: np.ndarray, out: np.ndarray, h: float
+) -> None:
+    """Column ``j`` of a Jacobian by forward difference (phi difference wrapped)."""
+    for i in range(5):
+        d = shifted[i] - out[i]
+        if i == 2:
+            d = _wrap(d)
+        jac[i, j] = d / h
 
 
 @nb.njit(cache=True)
@@ -263,17 +279,10 @@ def _perigee_jac(
     work = np.empty(5)
     tmp = np.empty(5)
     for j in range(5):
-        h = _STEPS[j] if j < 4 else 1e-7 * max(abs(st[4]), 1e-3)
-        for i in range(5):
-            work[i] = st[i]
-        work[j] += h
+        h = _nudge(st, j, work)
         if not _perigee(work, surf, bfield, tmp):
             return False
-        for i in range(5):
-            d = tmp[i] - out[i]
-            if i == 2:
-                d = _wrap(d)
-            jac[i, j] = d / h
+        _difference_column(jac, j, tmp, out, h)
     return True
 
 
