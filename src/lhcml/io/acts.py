@@ -333,15 +333,10 @@ def is_acts_dir(path: str | Path, event_id: int | None = None) -> bool:
 
 def _resolve(path: Path, event_id: int | None) -> tuple[Path, int]:
     if path.is_dir():
-        ids = list_acts_events(path)
         if event_id is None:
-            if len(ids) != 1:
-                raise InputError(
-                    f"holds {len(ids)} ACTS events ({ids[:5]}{'...' if len(ids) > 5 else ''}); "
-                    "pass an event id or a file prefix such as DIR/event000000001",
-                    path=path,
-                )
-            event_id = ids[0]
+            from lhcml.io.events import only_event
+
+            event_id = only_event(path, list_acts_events(path), "ACTS")
         return path / f"event{event_id:09d}", event_id
     prefix = _acts_prefix(path)
     if prefix is None:

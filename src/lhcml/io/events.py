@@ -13,7 +13,7 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -97,6 +97,74 @@ def list_events(directory: str | Path) -> list[int]:
     return sorted(ids)
 
 
+def find_event_files(
+    sources: Iterable[str | Path],
+    event_ids: Sequence[int],
+    *,
+    named_event: Callable[[Path], int | None],
+    file_events: Callable[[Path], list[int] | None],
+    what: str,
+    unnamed: str,
+) -> dict[int, Path]:
+    """Map event ids to per-event files (seeds, submissions): a directory gives its files
+    whose name ``named_event`` reads an event id from; a file holds the events
+    ``file_events`` finds in it (its name or content), else it is the only evaluated event's.
+
+    Args:
+        sources: files and directories.
+        event_ids: the evaluated events.
+        named_event: event id from a file name, or ``None``.
+        file_events: event ids of a given file, or ``None`` if it does not say.
+        what: the files' name in errors (``"seed file"``, ``"submission"``).
+        unnamed: error for an unnamed file while several events are evaluated (``{n}``:
+            their number).
+
+    Raises:
+        InputError: a source does not exist, two files for one event, or an unnamed file
+            while several events are evaluated.
+    """
+    found: dict[int, Path] = {}
+
+    def add(eid: int, path: Path) -> None:
+        if eid in found and found[eid] != path:
+            raise InputError(f"two {what}s for event {eid}: {found[eid]} and {path}")
+        found[eid] = path
+
+    for source in map(Path, sources):
+        if source.is_dir():
+            for f in sorted(source.iterdir()):
+                eid = named_event(f)
+                if eid is not None and f.is_file():
+                    add(eid, f)
+        elif source.is_file():
+            ids = file_events(source)
+            if ids is None:
+                if len(event_ids) != 1:
+                    raise InputError(unnamed.format(n=len(event_ids)), path=source)
+                ids = list(event_ids)
+            for eid in ids:
+                add(eid, source)
+        else:
+            raise InputError(f"{what}: file or directory not found", path=source)
+    return found
+
+
+def only_event(directory: Path, ids: Sequence[int], kind: str = "") -> int:
+    """The one event id of ``directory`` (``ids``: its events) when none was given.
+
+    Raises:
+        InputError: it holds no event or several.
+    """
+    if len(ids) != 1:
+        raise InputError(
+            f"holds {len(ids)} {kind + ' ' if kind else ''}events "
+            f"({list(ids[:5])}{'...' if len(ids) > 5 else ''}); "
+            "pass an event id or a file prefix such as DIR/event000000001",
+            path=directory,
+        )
+    return ids[0]
+
+
 def resolve_prefix(path: str | Path, event_id: int | None = None) -> tuple[Path, int]:
     """Turn a directory + event id, a prefix or a table file into ``(prefix, event_id)``.
 
@@ -106,14 +174,7 @@ def resolve_prefix(path: str | Path, event_id: int | None = None) -> tuple[Path,
     path = Path(path)
     if path.is_dir():
         if event_id is None:
-            ids = list_events(path)
-            if len(ids) != 1:
-                raise InputError(
-                    f"holds {len(ids)} events ({ids[:5]}{'...' if len(ids) > 5 else ''}); "
-                    "pass an event id or a file prefix such as DIR/event000000001",
-                    path=path,
-                )
-            event_id = ids[0]
+            event_id = only_event(path, list_events(path))
         return event_prefix(path, event_id), event_id
     m = _FILE_RE.match(path.name)
     if m:

@@ -137,35 +137,21 @@ def find_submissions(
         InputError: a source does not exist, two submissions for one event, or a file
             without event id while several events are evaluated.
     """
-    found: dict[int, Path] = {}
+    from lhcml.io.events import find_event_files
 
-    def add(eid: int, path: Path) -> None:
-        if eid in found and found[eid] != path:
-            raise InputError(f"two submissions for event {eid}: {found[eid]} and {path}")
-        found[eid] = path
+    def named(f: Path) -> int | None:
+        m = _NAME_RE.match(f.name)
+        return int(m.group(1)) if m else None
 
-    for source in map(Path, sources):
-        if source.is_dir():
-            for f in sorted(source.iterdir()):
-                m = _NAME_RE.match(f.name)
-                if m and f.is_file():
-                    add(int(m.group(1)), f)
-        elif source.is_file():
-            ids = submission_event_ids(source)
-            if ids is None:
-                if len(event_ids) != 1:
-                    raise InputError(
-                        f"cannot tell which of the {len(event_ids)} events this submission "
-                        "is for: name it event<N>-submission.csv, add an event_id column, "
-                        "or evaluate one event",
-                        path=source,
-                    )
-                ids = list(event_ids)
-            for eid in ids:
-                add(eid, source)
-        else:
-            raise InputError("submission file or directory not found", path=source)
-    return found  # type: ignore[return-value]
+    return find_event_files(  # type: ignore[return-value]
+        sources,
+        event_ids,
+        named_event=named,
+        file_events=submission_event_ids,
+        what="submission",
+        unnamed="cannot tell which of the {n} events this submission is for: name it "
+        "event<N>-submission.csv, add an event_id column, or evaluate one event",
+    )
 
 
 @dataclass(frozen=True)

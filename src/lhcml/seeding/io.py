@@ -117,30 +117,18 @@ def find_seed_files(sources: list[Path], event_ids: list[int]) -> dict[int, Path
         InputError: missing source, two files for one event, or an unnamed file while
             several events are evaluated.
     """
-    found: dict[int, Path] = {}
+    from lhcml.io.events import find_event_files
 
-    def add(eid: int, p: Path) -> None:
-        if eid in found and found[eid] != p:
-            raise InputError(f"two seed files for event {eid}: {found[eid]} and {p}")
-        found[eid] = p
+    def named(f: Path) -> list[int] | None:
+        eid = seed_file_event(f)
+        return None if eid is None else [eid]
 
-    for source in sources:
-        if source.is_dir():
-            for f in sorted(source.iterdir()):
-                eid = seed_file_event(f)
-                if eid is not None and f.is_file():
-                    add(eid, f)
-        elif source.is_file():
-            eid = seed_file_event(source)
-            if eid is None:
-                if len(event_ids) != 1:
-                    raise InputError(
-                        f"cannot tell which of the {len(event_ids)} events these seeds are "
-                        "for: name the file event<N>-seeds.parquet or evaluate one event",
-                        path=source,
-                    )
-                eid = event_ids[0]
-            add(eid, source)
-        else:
-            raise InputError("seed file or directory not found", path=source)
-    return found
+    return find_event_files(
+        sources,
+        event_ids,
+        named_event=seed_file_event,
+        file_events=named,
+        what="seed file",
+        unnamed="cannot tell which of the {n} events these seeds are for: name the file "
+        "event<N>-seeds.parquet or evaluate one event",
+    )
