@@ -546,7 +546,15 @@ def _edge_train(
 
     model.fit_normalisation(torch.from_numpy(first.x), torch.from_numpy(first.edge_index))
     if config.get("init_from"):
-        init_weights(model, model_cfg, Path(config["init_from"]), f"{kind}.init_from")
+        init_weights(
+            model,
+            model_cfg,
+            Path(config["init_from"]),
+            f"{kind}.init_from",
+            widen=config.get("init_widen"),
+        )
+    elif config.get("init_widen"):
+        raise ConfigError(f"{kind}.init_widen needs {kind}.init_from (the network to widen)")
     module = _build(module_cls, section(config, "training"), f"{kind}.training", model=model)
     with lightning_quiet(progress):
         trainer = make_trainer(section(config, "trainer"), Path(out_file).parent, progress=progress)
@@ -557,8 +565,19 @@ def _edge_train(
     return model.cpu().eval(), model_cfg, time.perf_counter() - start
 
 
-def init_weights(model: Any, model_cfg: dict[str, Any], path: Path, key: str) -> None:
+def init_weights(
+    model: Any,
+    model_cfg: dict[str, Any],
+    path: Path,
+    key: str,
+    widen: dict[str, Any] | None = None,
+) -> None:
     """Start training from a model file's weights (and input standardisation).
+
+    Args:
+        widen: arguments of :func:`lhcml.gnn.edge_classification.widen.widen` (``factor``,
+            ``noise``, ``seed``): the file holds an Interaction Network ``factor`` times
+            narrower than the configured one, widened without changing its logits.
 
     Raises:
         ConfigError: (naming ``key``) missing file, or a file of another class or shape.
@@ -569,9 +588,25 @@ def init_weights(model: Any, model_cfg: dict[str, Any], path: Path, key: str) ->
         init, blob = load_model(path)
     except InputError as e:
         raise ConfigError(f"{key}: {e}") from e
-    if blob["class"] != type(model).__name__ or blob["config"] != model_cfg:
+    cfg = dict(blob["config"])
+    if widen is not None:
+        from lhcml.gnn.edge_classification.widen import widen as widen_network
+
+        if blob["class"] != "InteractionNetwork" or not isinstance(widen, dict):
+            raise ConfigError(
+                f"{key}: init_widen (a mapping of factor, noise, seed) applies to an "
+                f"InteractionNetwork file; {path} holds a {blob['class']}"
+            )
+        unknown = sorted(set(widen) - {"factor", "noise", "seed"})
+        if unknown:
+            raise ConfigError(
+                f"{key}: init_widen: unknown key(s) {unknown}; known: factor, noise, seed"
+            )
+        init = widen_network(init, **widen)
+        cfg["hidden"] = init.node_encoder[0].out_features
+    if blob["class"] != type(model).__name__ or cfg != model_cfg:
         raise ConfigError(
-            f"{key}: {path} holds a {blob['class']} {blob['config']}, "
+            f"{key}: {path} holds a {blob['class']} {cfg}, "
             f"not the configured {type(model).__name__} {model_cfg}"
         )
     model.load_state_dict(init.state_dict())
