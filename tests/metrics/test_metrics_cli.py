@@ -104,7 +104,7 @@ def test_evaluate_directory_of_submissions(disk: dict[str, Path]) -> None:
     assert s["trackml_score"]["std"] == pytest.approx(0.0)
     assert s["efficiency"]["low"] < 0.5 < s["efficiency"]["high"]
     assert sorted(s["plots"]) == sorted(p.name for p in out.glob("*.png"))
-    assert len(s["plots"]) == 4
+    assert len(s["plots"]) == 5  # efficiency vs pt / eta / vertex z, fake+duplicate vs pt / eta
     assert "efficiency" in r.output and "0.5000" in r.output
 
 

@@ -28,6 +28,7 @@ def test_tracking_plots(hand_event, tmp_path: Path) -> None:  # type: ignore[no-
     assert names == [
         "efficiency_vs_eta.png",
         "efficiency_vs_pt.png",
+        "efficiency_vs_vz.png",
         "fake_duplicate_vs_eta.png",
         "fake_duplicate_vs_pt.png",
     ]

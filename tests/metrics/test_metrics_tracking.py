@@ -119,6 +119,23 @@ def test_binned_by_hand_atlas(hand_event) -> None:  # type: ignore[no-untyped-de
     assert b["duplicate_rate_vs_eta"].n.tolist() == [1, 2, 2, 0]
 
 
+def test_efficiency_vs_vertex_z_by_hand(hand_event) -> None:  # type: ignore[no-untyped-def]
+    event, assignment = hand_event(1)
+    particles = event.particles.copy()
+    # Fiducial P1, P2, P6 (found under atlas) and P7 (not found) moved along the beam.
+    vz = {1: -120.0, 2: 10.0, 6: 30.0, 7: 90.0}
+    particles["vz"] = particles["particle_id"].map(vz).fillna(0.0)
+    b = tracking_performance(
+        assignment, event.truth, particles, matching="atlas", vz_bins=[-150, -50, 50, 150]
+    ).binned["efficiency_vs_vz"]
+    assert b.k.tolist() == [1, 2, 0] and b.n.tolist() == [1, 2, 1]
+    # Without a vz column the histogram is empty (no plot), not an error.
+    nb = tracking_performance(
+        assignment, event.truth, particles.drop(columns="vz"), matching="atlas"
+    ).binned["efficiency_vs_vz"]
+    assert nb.n.sum() == 0
+
+
 def test_binned_efficiency_double_majority(hand_event) -> None:  # type: ignore[no-untyped-def]
     b = _perf(hand_event, "double_majority").binned
     assert b["efficiency_vs_pt"].k.tolist() == [0, 1, 1]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 LABELS: dict[str, str] = {
     "pt": r"$p_\mathrm{T}$ [GeV]",
     "eta": r"$\eta$",
+    "vz": r"production vertex $z$ [mm]",
 }
 
 
@@ -155,8 +156,8 @@ def plot_binned_rates(
     """Efficiency and fake / duplicate rates versus pT and eta, one PNG per variable.
 
     Args:
-        binned: ``efficiency_vs_{pt,eta}``, ``fake_rate_vs_*``, ``duplicate_rate_vs_*``
-            (missing ones are skipped).
+        binned: ``efficiency_vs_{pt,eta,vz}``, ``fake_rate_vs_*``, ``duplicate_rate_vs_*``
+            (missing or empty ones are skipped).
         out_dir: output directory.
         title: text above the axes.
         prefix: file-name prefix (``seed_`` for seeding plots).
@@ -167,9 +168,9 @@ def plot_binned_rates(
     """
     out_dir = Path(out_dir)
     written = []
-    for var in ("pt", "eta"):
+    for var in ("pt", "eta", "vz"):
         eff = binned.get(f"efficiency_vs_{var}")
-        if eff is not None:
+        if eff is not None and eff.n.sum() > 0:
             written.append(
                 plot_ratios(
                     [(efficiency_label, eff)],
@@ -198,7 +199,8 @@ def plot_tracking_performance(
 ) -> list[Path]:
     """Write the standard tracking plots of ``perf`` to ``out_dir``.
 
-    Files: ``efficiency_vs_pt.png``, ``efficiency_vs_eta.png`` and, when track kinematics
+    Files: ``efficiency_vs_pt.png``, ``efficiency_vs_eta.png``, ``efficiency_vs_vz.png``
+    (when the particles have ``vz``) and, when track kinematics
     were available, ``fake_duplicate_vs_pt.png``, ``fake_duplicate_vs_eta.png``.
     """
     title = title or f"{perf.matching} matching, {perf.n_events} event(s)"

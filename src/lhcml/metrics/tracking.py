@@ -79,6 +79,9 @@ PT_BINS: tuple[float, ...] = (
     100.0,
 )
 ETA_BINS: tuple[float, ...] = tuple(np.round(np.linspace(-4.0, 4.0, 17), 6).tolist())
+#: Production-vertex z [mm]: the luminous region (sigma_z ~ 50 mm) in 25 mm bins. The
+#: efficiency versus vertex z shows a finder that learned the beam-spot shape as a prior.
+VZ_BINS: tuple[float, ...] = tuple(np.arange(-200.0, 201.0, 25.0).tolist())
 
 
 @dataclass(frozen=True)
@@ -141,10 +144,10 @@ class TrackSelection:
 
 
 def particle_table(particles: pd.DataFrame) -> pd.DataFrame:
-    """``particle_id, pt, eta, primary, prod_r, particle_type`` of each particle (float64).
+    """``particle_id, pt, eta, vz, primary, prod_r, particle_type`` of each particle.
 
     ``primary`` comes from the ``primary`` column, else from the TrackML id bits;
-    ``particle_type`` is 0 where absent.
+    ``particle_type`` is 0 and ``vz`` NaN where absent.
     """
     missing = [c for c in ("particle_id", "px", "py", "pz") if c not in particles.columns]
     if missing:
@@ -173,11 +176,17 @@ def particle_table(particles: pd.DataFrame) -> pd.DataFrame:
         if "particle_type" in particles.columns
         else np.zeros(len(pid), np.int64)
     )
+    vz = (
+        particles["vz"].to_numpy(np.float64)
+        if "vz" in particles.columns
+        else np.full(len(pid), np.nan)
+    )
     return pd.DataFrame(
         {
             "particle_id": pid,
             "pt": pt,
             "eta": eta,
+            "vz": vz,
             "primary": primary,
             "prod_r": prod_r,
             "particle_type": ptype,
@@ -420,6 +429,7 @@ def tracking_performance(
     track_params: pd.DataFrame | None = None,
     pt_bins: Sequence[float] = PT_BINS,
     eta_bins: Sequence[float] = ETA_BINS,
+    vz_bins: Sequence[float] = VZ_BINS,
     interval: Interval = "clopper-pearson",
     cl: float = ONE_SIGMA,
     bfield: float = 2.0,
@@ -437,13 +447,15 @@ def tracking_performance(
         fiducial: particle selection for the efficiency (default :class:`FiducialSelection`).
         track_selection: which tracks count (default :class:`TrackSelection`).
         track_params: ``track_id, pt, eta`` of each track, instead of the estimate.
-        pt_bins, eta_bins: bin edges.
+        pt_bins, eta_bins, vz_bins: bin edges (``vz``: the particle's production vertex
+            z [mm]).
         interval, cl: binomial interval method and confidence level.
         bfield: field (T) for the pT estimate.
 
     Returns:
         A :class:`TrackingPerformance`; binned keys ``efficiency_vs_pt``,
-        ``efficiency_vs_eta``, ``fake_rate_vs_pt``, ``fake_rate_vs_eta``,
+        ``efficiency_vs_eta``, ``efficiency_vs_vz`` (empty without ``vz``),
+        ``fake_rate_vs_pt``, ``fake_rate_vs_eta``,
         ``duplicate_rate_vs_pt``, ``duplicate_rate_vs_eta`` (the last four only when track
         kinematics are available).
     """
@@ -472,7 +484,7 @@ def tracking_performance(
     n_sel = len(tracks)
     n_matched = int(matched.sum())
     binned: dict[str, BinnedRatio] = {}
-    for var, edges in (("pt", pt_bins), ("eta", eta_bins)):
+    for var, edges in (("pt", pt_bins), ("eta", eta_bins), ("vz", vz_bins)):
         binned[f"efficiency_vs_{var}"] = BinnedRatio.from_values(
             var, kin[var].to_numpy()[fid], found[fid], np.asarray(edges), **opts
         )
