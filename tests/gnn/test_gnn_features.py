@@ -115,8 +115,15 @@ def test_event_nodes_targets_follow_the_selection() -> None:
 
     g3 = event_nodes(event, target=FiducialSelection(pt_min=3.0))
     assert g3.truth_target is not None and g3.truth_target.sum() == 4 * int((pt >= 3.0).sum())
+    # Each hit carries its particle's pT (0 for noise) for pT-weighted losses.
+    truth = event.truth.set_index("hit_id")["particle_id"].reindex(event.hits["hit_id"])
+    by_pid = dict(zip(event.particles["particle_id"], pt, strict=True))
+    want = [by_pid.get(p, 0.0) for p in truth.fillna(0).astype(int)]
+    assert g.particle_pt is not None
+    np.testing.assert_allclose(g.particle_pt, want, rtol=1e-6)
     no_truth = Event(6, event.hits)
     assert event_nodes(no_truth).truth_edge_index is None
+    assert event_nodes(no_truth).particle_pt is None
     with pytest.raises(InputError, match="no truth"):
         truth_edges(no_truth)
 
@@ -132,6 +139,8 @@ def test_graph_files_round_trip_weights_only(tmp_path) -> None:
     blob = torch.load(path, weights_only=True)
     assert set(blob) >= {"hit_id", "x", "edge_index", "scores", "y", "target"}
     back = load_graph(path)
+    assert back.particle_pt is not None and g.particle_pt is not None
+    np.testing.assert_array_equal(back.particle_pt, g.particle_pt)
     np.testing.assert_array_equal(back.edge_index, g.edge_index)
     np.testing.assert_array_equal(back.scores, g.scores)
     assert back.event_id == 7 and back.has_truth

@@ -10,7 +10,7 @@ import torch
 from lhcml.errors import ConfigError
 from lhcml.gnn.edge_classification import fused
 from lhcml.gnn.edge_classification.interaction_network import InteractionNetwork
-from lhcml.gnn.lightning import EdgeClassifierModule, compact
+from lhcml.gnn.lightning import EdgeClassifierModule, compact, edge_weights
 from lhcml.gnn.stages import init_weights, save_model
 
 
@@ -107,3 +107,51 @@ def test_init_from_copies_weights_and_checks_the_config(tmp_path: Path) -> None:
         )
     with pytest.raises(ConfigError, match=r"edge_classifier\.init_from: model file not found"):
         init_weights(target, cfg, tmp_path / "missing.pt", "edge_classifier.init_from")
+
+
+def test_pt_weighted_loss_by_hand() -> None:
+    # Edges: target of pT 1 GeV, target of e^2 GeV, target below 1 GeV (floored), fake,
+    # true non-target.
+    graph = {
+        "y": torch.tensor([1, 1, 1, 0, 1]),
+        "target": torch.tensor([1, 1, 1, 0, 0]),
+        "edge_pt": torch.tensor([1.0, float(torch.e**2), 0.5, 20.0, 30.0]),
+    }
+    y, w = edge_weights(graph, pos_weight=3.0, nontarget_weight=0.0, pt_weight=0.5)
+    assert y.tolist() == [1, 1, 1, 0, 1]
+    torch.testing.assert_close(w, torch.tensor([3.0, 6.0, 3.0, 1.0, 0.0]))
+    _, w0 = edge_weights(graph, pos_weight=3.0)
+    assert w0.tolist() == [3.0, 3.0, 3.0, 1.0, 0.0]
+    with pytest.raises(ConfigError, match="pt_weight"):
+        EdgeClassifierModule(InteractionNetwork(hidden=4, n_iterations=1), pt_weight=-1.0)
+
+
+def test_wedge_steps_keep_the_edge_pt_with_its_edge() -> None:
+    torch.manual_seed(0)
+    n, e = 200, 3000
+    x = torch.rand(n, 4) * 2 - 1
+    ei = torch.randint(0, n, (2, e))
+    pt = torch.rand(n) * 10
+    graph = {
+        "x": x,
+        "edge_index": ei,
+        "y": torch.ones(e, dtype=torch.bool),
+        "target": torch.ones(e, dtype=torch.bool),
+        "particle_pt": pt,
+    }
+    module = EdgeClassifierModule(InteractionNetwork(hidden=4, n_iterations=1), max_edges=500)
+    sub = module._maybe_subsample({**graph, "edge_pt": pt[ei[0]]})
+    assert 0 < sub["edge_index"].shape[1] < e and "particle_pt" not in sub
+    # The wedge is in azimuth: each kept edge's pT is its (compacted) source's pT.
+    kept_src_x = sub["x"][sub["edge_index"][0]]
+    match = (x[ei[0]][None, :, :] == kept_src_x[:, None, :]).all(-1)
+    src = match.float().argmax(1)
+    torch.testing.assert_close(sub["edge_pt"], pt[ei[0][src]])
+    # Without particle_pt in the graphs the weighted loss says what to do.
+    weighted = EdgeClassifierModule(InteractionNetwork(hidden=4, n_iterations=1), pt_weight=1.0)
+    weighted.log = lambda *a, **k: None  # type: ignore[method-assign]  # no Trainer here
+    no_pt = {k: v for k, v in graph.items() if k != "particle_pt"}
+    with pytest.raises(ConfigError, match="particle_pt"):
+        weighted.training_step(no_pt, 0)
+    loss = weighted.training_step(graph, 0)
+    assert torch.isfinite(loss)

@@ -262,6 +262,8 @@ class EventGraph:
         y, target: ``(E,)`` bool truth labels (``None`` without truth).
         truth_edge_index: ``(2, T)`` truth edges; truth_target: ``(T,)`` bool.
         particle_id: ``(N,)`` int64 particle of each hit (0 noise; ``None`` without truth).
+        particle_pt: ``(N,)`` float32 transverse momentum [GeV] of that particle (0 noise;
+            ``None`` without truth), for pT-weighted training losses.
     """
 
     event_id: int
@@ -274,6 +276,7 @@ class EventGraph:
     truth_edge_index: np.ndarray | None = None
     truth_target: np.ndarray | None = None
     particle_id: np.ndarray | None = None
+    particle_pt: np.ndarray | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -310,6 +313,7 @@ class EventGraph:
             truth_edge_index=self.truth_edge_index,
             truth_target=self.truth_target,
             particle_id=self.particle_id,
+            particle_pt=self.particle_pt,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -327,6 +331,7 @@ class EventGraph:
             "truth_edge_index",
             "truth_target",
             "particle_id",
+            "particle_pt",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -352,6 +357,7 @@ class EventGraph:
             truth_edge_index=get("truth_edge_index"),
             truth_target=get("truth_target"),
             particle_id=get("particle_id"),
+            particle_pt=get("particle_pt"),
         )
 
 
@@ -392,7 +398,16 @@ def event_nodes(
         assert event.truth is not None
         pid = event.truth.set_index("hit_id")["particle_id"].reindex(graph.hit_id)
         graph.particle_id = pid.fillna(0).to_numpy(np.int64)
+        graph.particle_pt = particle_pt(event, graph.particle_id)
     return graph
+
+
+def particle_pt(event: Event, particle_id: np.ndarray) -> np.ndarray:
+    """Transverse momentum [GeV] of each listed particle (0 for noise and unknown ids)."""
+    assert event.particles is not None
+    parts = event.particles.drop_duplicates("particle_id").set_index("particle_id")
+    pt = np.hypot(parts["px"], parts["py"]).reindex(particle_id)
+    return pt.fillna(0.0).to_numpy(np.float32)
 
 
 def graph_metrics(graphs: Sequence[EventGraph], mask: Sequence[np.ndarray] | None = None) -> dict:

@@ -53,15 +53,31 @@ def graph_loader(files: Sequence[str | Path], *, shuffle: bool, num_workers: int
     )
 
 
+#: Per-edge arrays that follow the edges when a training step takes a subset of them.
+EDGE_KEYS: tuple[str, ...] = ("y", "target", "edge_pt")
+
+
 def edge_weights(
-    graph: dict[str, Tensor], pos_weight: float, nontarget_weight: float = 0.0
+    graph: dict[str, Tensor],
+    pos_weight: float,
+    nontarget_weight: float = 0.0,
+    pt_weight: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
     """Labels and weights of the weighted BCE: target edges ``pos_weight``, false edges 1,
-    true edges of non-target particles ``nontarget_weight`` (0: left out of the loss)."""
+    true edges of non-target particles ``nontarget_weight`` (0: left out of the loss).
+
+    With ``pt_weight`` > 0 a target edge weighs ``pos_weight * (1 + pt_weight * ln(pT / 1
+    GeV))`` (``graph["edge_pt"]``, pT of the edge's particle, floored at 1 GeV): high-pT
+    particles are rare, so an unweighted loss lets the network learn "straight doublets are
+    usually fake" and lose them.
+    """
     y = graph["y"].bool()
     target = graph["target"].bool()
     w = torch.ones(y.shape, dtype=torch.float32, device=y.device)
     w[target] = pos_weight
+    if pt_weight > 0:
+        pt = graph["edge_pt"].float().clamp(min=1.0)
+        w = torch.where(target, w * (1.0 + pt_weight * torch.log(pt)), w)
     w[y & ~target] = nontarget_weight
     # Non-target true edges count as true if they are weighted at all.
     return y.float(), w
@@ -98,10 +114,14 @@ class _EdgeModule(L.LightningModule):
         lr_gamma: float,
         lr_schedule: str = "step",
         lr_min: float = 0.0,
+        pt_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if lr_schedule not in ("step", "cosine"):
             raise ConfigError(f"training.lr_schedule: '{lr_schedule}' unknown; use step or cosine")
+        if pt_weight < 0:
+            raise ConfigError(f"training.pt_weight: must be >= 0, got {pt_weight}")
+        self.pt_weight = pt_weight
         self.lr_schedule = lr_schedule
         self.lr_min = lr_min
         self.lr = lr
@@ -126,14 +146,22 @@ class _EdgeModule(L.LightningModule):
         out = dict(graph)
         for k in ("edge_index",):
             out[k] = graph[k][:, keep]
-        for k in ("y", "target"):
-            out[k] = graph[k][keep]
+        for k in EDGE_KEYS:
+            if k in graph:
+                out[k] = graph[k][keep]
         return out
 
     def training_step(self, graph: dict[str, Tensor], batch_idx: int) -> Tensor:
+        if self.pt_weight > 0:
+            if "particle_pt" not in graph:
+                raise ConfigError(
+                    "training.pt_weight needs graphs with particle_pt (graph files written "
+                    "before that field existed lack it): rerun the graph construction stage"
+                )
+            graph = {**graph, "edge_pt": graph["particle_pt"][graph["edge_index"][0]]}
         graph = self._maybe_subsample(graph)
         logits = self.logits(graph)
-        y, w = edge_weights(graph, self.pos_weight, self.nontarget_weight)
+        y, w = edge_weights(graph, self.pos_weight, self.nontarget_weight, self.pt_weight)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=w)
         loss = loss * w.numel() / w.sum().clamp(min=1.0)
         self.log("train_loss", loss, prog_bar=True, batch_size=1)
@@ -206,6 +234,8 @@ class EdgeClassifierModule(_EdgeModule):
         lr_schedule: ``step`` (``lr_step``, ``lr_gamma``) or ``cosine`` (from ``lr`` to
             ``lr_min`` over all training steps, per step).
         lr_min: final learning rate of the cosine.
+        pt_weight: target edges weigh ``pos_weight * (1 + pt_weight * ln(pT / GeV))``
+            (:func:`edge_weights`; 0: all target edges alike).
     """
 
     def __init__(
@@ -221,6 +251,7 @@ class EdgeClassifierModule(_EdgeModule):
         lr_gamma: float = 0.5,
         lr_schedule: str = "step",
         lr_min: float = 0.0,
+        pt_weight: float = 0.0,
     ) -> None:
         super().__init__(
             lr,
@@ -233,6 +264,7 @@ class EdgeClassifierModule(_EdgeModule):
             lr_gamma,
             lr_schedule,
             lr_min,
+            pt_weight,
         )
         self.model = model
 
@@ -247,9 +279,10 @@ class EdgeClassifierModule(_EdgeModule):
         start = torch.rand((), device=phi.device) * 2 - 1
         wedge = torch.remainder(phi - start, 2.0) < 2.0 * self.max_edges / e
         keep = wedge[graph["edge_index"][0]]
-        out = dict(graph)
-        out["y"] = graph["y"][keep]
-        out["target"] = graph["target"][keep]
+        out = {k: v for k, v in graph.items() if k not in ("particle_id", "particle_pt")}
+        for k in EDGE_KEYS:
+            if k in graph:
+                out[k] = graph[k][keep]
         out["x"], out["edge_index"] = compact(graph["x"], graph["edge_index"][:, keep])
         return out
 
