@@ -119,8 +119,12 @@ def test_event_nodes_targets_follow_the_selection() -> None:
     truth = event.truth.set_index("hit_id")["particle_id"].reindex(event.hits["hit_id"])
     by_pid = dict(zip(event.particles["particle_id"], pt, strict=True))
     want = [by_pid.get(p, 0.0) for p in truth.fillna(0).astype(int)]
-    assert g.particle_pt is not None
+    assert g.particle_pt is not None and g.particle_vz is not None
     np.testing.assert_allclose(g.particle_pt, want, rtol=1e-6)
+    vz = dict(zip(event.particles["particle_id"], event.particles["vz"], strict=True))
+    np.testing.assert_allclose(
+        g.particle_vz, [vz.get(p, 0.0) for p in truth.fillna(0).astype(int)], atol=1e-4
+    )
     no_truth = Event(6, event.hits)
     assert event_nodes(no_truth).truth_edge_index is None
     assert event_nodes(no_truth).particle_pt is None

@@ -122,8 +122,14 @@ def test_pt_weighted_loss_by_hand() -> None:
     torch.testing.assert_close(w, torch.tensor([3.0, 6.0, 3.0, 1.0, 0.0]))
     _, w0 = edge_weights(graph, pos_weight=3.0)
     assert w0.tolist() == [3.0, 3.0, 3.0, 1.0, 0.0]
+    # Vertex z: (vz / 100 mm)^2 capped at 4, on target edges only.
+    graph["edge_vz"] = torch.tensor([0.0, -100.0, 500.0, 100.0, 100.0])
+    _, wz = edge_weights(graph, pos_weight=3.0, vz_weight=0.5)
+    torch.testing.assert_close(wz, torch.tensor([3.0, 4.5, 9.0, 1.0, 0.0]))
     with pytest.raises(ConfigError, match="pt_weight"):
         EdgeClassifierModule(InteractionNetwork(hidden=4, n_iterations=1), pt_weight=-1.0)
+    with pytest.raises(ConfigError, match="vz_weight"):
+        EdgeClassifierModule(InteractionNetwork(hidden=4, n_iterations=1), vz_weight=-1.0)
 
 
 def test_wedge_steps_keep_the_edge_pt_with_its_edge() -> None:
@@ -138,10 +144,12 @@ def test_wedge_steps_keep_the_edge_pt_with_its_edge() -> None:
         "y": torch.ones(e, dtype=torch.bool),
         "target": torch.ones(e, dtype=torch.bool),
         "particle_pt": pt,
+        "particle_vz": pt * 10,
     }
     module = EdgeClassifierModule(InteractionNetwork(hidden=4, n_iterations=1), max_edges=500)
-    sub = module._maybe_subsample({**graph, "edge_pt": pt[ei[0]]})
+    sub = module._maybe_subsample({**graph, "edge_pt": pt[ei[0]], "edge_vz": 10 * pt[ei[0]]})
     assert 0 < sub["edge_index"].shape[1] < e and "particle_pt" not in sub
+    torch.testing.assert_close(sub["edge_vz"], 10 * sub["edge_pt"])
     # The wedge is in azimuth: each kept edge's pT is its (compacted) source's pT.
     kept_src_x = sub["x"][sub["edge_index"][0]]
     match = (x[ei[0]][None, :, :] == kept_src_x[:, None, :]).all(-1)
@@ -155,3 +163,6 @@ def test_wedge_steps_keep_the_edge_pt_with_its_edge() -> None:
         weighted.training_step(no_pt, 0)
     loss = weighted.training_step(graph, 0)
     assert torch.isfinite(loss)
+    by_vz = EdgeClassifierModule(InteractionNetwork(hidden=4, n_iterations=1), vz_weight=1.0)
+    with pytest.raises(ConfigError, match="particle_vz"):
+        by_vz.training_step({k: v for k, v in graph.items() if k != "particle_vz"}, 0)

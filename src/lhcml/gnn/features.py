@@ -262,8 +262,9 @@ class EventGraph:
         y, target: ``(E,)`` bool truth labels (``None`` without truth).
         truth_edge_index: ``(2, T)`` truth edges; truth_target: ``(T,)`` bool.
         particle_id: ``(N,)`` int64 particle of each hit (0 noise; ``None`` without truth).
-        particle_pt: ``(N,)`` float32 transverse momentum [GeV] of that particle (0 noise;
-            ``None`` without truth), for pT-weighted training losses.
+        particle_pt, particle_vz: ``(N,)`` float32 transverse momentum [GeV] and
+            production-vertex z [mm] of that particle (0 for noise; ``None`` without truth),
+            for weighted training losses.
     """
 
     event_id: int
@@ -277,6 +278,7 @@ class EventGraph:
     truth_target: np.ndarray | None = None
     particle_id: np.ndarray | None = None
     particle_pt: np.ndarray | None = None
+    particle_vz: np.ndarray | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -314,6 +316,7 @@ class EventGraph:
             truth_target=self.truth_target,
             particle_id=self.particle_id,
             particle_pt=self.particle_pt,
+            particle_vz=self.particle_vz,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -332,6 +335,7 @@ class EventGraph:
             "truth_target",
             "particle_id",
             "particle_pt",
+            "particle_vz",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -358,6 +362,7 @@ class EventGraph:
             truth_target=get("truth_target"),
             particle_id=get("particle_id"),
             particle_pt=get("particle_pt"),
+            particle_vz=get("particle_vz"),
         )
 
 
@@ -398,16 +403,18 @@ def event_nodes(
         assert event.truth is not None
         pid = event.truth.set_index("hit_id")["particle_id"].reindex(graph.hit_id)
         graph.particle_id = pid.fillna(0).to_numpy(np.int64)
-        graph.particle_pt = particle_pt(event, graph.particle_id)
+        graph.particle_pt, graph.particle_vz = particle_pt_vz(event, graph.particle_id)
     return graph
 
 
-def particle_pt(event: Event, particle_id: np.ndarray) -> np.ndarray:
-    """Transverse momentum [GeV] of each listed particle (0 for noise and unknown ids)."""
+def particle_pt_vz(event: Event, particle_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Transverse momentum [GeV] and production-vertex z [mm] of each listed particle
+    (0 for noise and unknown ids; vz 0 where the table has no ``vz``)."""
     assert event.particles is not None
     parts = event.particles.drop_duplicates("particle_id").set_index("particle_id")
     pt = np.hypot(parts["px"], parts["py"]).reindex(particle_id)
-    return pt.fillna(0.0).to_numpy(np.float32)
+    vz = parts["vz"].reindex(particle_id) if "vz" in parts.columns else pt * 0.0
+    return pt.fillna(0.0).to_numpy(np.float32), vz.fillna(0.0).to_numpy(np.float32)
 
 
 def graph_metrics(graphs: Sequence[EventGraph], mask: Sequence[np.ndarray] | None = None) -> dict:

@@ -54,7 +54,9 @@ def graph_loader(files: Sequence[str | Path], *, shuffle: bool, num_workers: int
 
 
 #: Per-edge arrays that follow the edges when a training step takes a subset of them.
-EDGE_KEYS: tuple[str, ...] = ("y", "target", "edge_pt")
+EDGE_KEYS: tuple[str, ...] = ("y", "target", "edge_pt", "edge_vz")
+#: Per-node truth arrays, not passed on to a step's compacted subgraph.
+NODE_TRUTH_KEYS: tuple[str, ...] = ("particle_id", "particle_pt", "particle_vz")
 
 
 def edge_weights(
@@ -62,6 +64,7 @@ def edge_weights(
     pos_weight: float,
     nontarget_weight: float = 0.0,
     pt_weight: float = 0.0,
+    vz_weight: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
     """Labels and weights of the weighted BCE: target edges ``pos_weight``, false edges 1,
     true edges of non-target particles ``nontarget_weight`` (0: left out of the loss).
@@ -69,7 +72,10 @@ def edge_weights(
     With ``pt_weight`` > 0 a target edge weighs ``pos_weight * (1 + pt_weight * ln(pT / 1
     GeV))`` (``graph["edge_pt"]``, pT of the edge's particle, floored at 1 GeV): high-pT
     particles are rare, so an unweighted loss lets the network learn "straight doublets are
-    usually fake" and lose them.
+    usually fake" and lose them. With ``vz_weight`` > 0 it is also multiplied by ``1 +
+    vz_weight * min((vz / 100 mm)^2, 4)`` (``graph["edge_vz"]``, the particle's vertex z):
+    otherwise the network learns the beam-spot shape as a prior and loses the tracks of
+    vertices far along the beam.
     """
     y = graph["y"].bool()
     target = graph["target"].bool()
@@ -78,6 +84,9 @@ def edge_weights(
     if pt_weight > 0:
         pt = graph["edge_pt"].float().clamp(min=1.0)
         w = torch.where(target, w * (1.0 + pt_weight * torch.log(pt)), w)
+    if vz_weight > 0:
+        vz2 = (graph["edge_vz"].float() / 100.0).square().clamp(max=4.0)
+        w = torch.where(target, w * (1.0 + vz_weight * vz2), w)
     w[y & ~target] = nontarget_weight
     # Non-target true edges count as true if they are weighted at all.
     return y.float(), w
@@ -115,13 +124,16 @@ class _EdgeModule(L.LightningModule):
         lr_schedule: str = "step",
         lr_min: float = 0.0,
         pt_weight: float = 0.0,
+        vz_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if lr_schedule not in ("step", "cosine"):
             raise ConfigError(f"training.lr_schedule: '{lr_schedule}' unknown; use step or cosine")
-        if pt_weight < 0:
-            raise ConfigError(f"training.pt_weight: must be >= 0, got {pt_weight}")
+        for name, value in (("pt_weight", pt_weight), ("vz_weight", vz_weight)):
+            if value < 0:
+                raise ConfigError(f"training.{name}: must be >= 0, got {value}")
         self.pt_weight = pt_weight
+        self.vz_weight = vz_weight
         self.lr_schedule = lr_schedule
         self.lr_min = lr_min
         self.lr = lr
@@ -152,16 +164,20 @@ class _EdgeModule(L.LightningModule):
         return out
 
     def training_step(self, graph: dict[str, Tensor], batch_idx: int) -> Tensor:
-        if self.pt_weight > 0:
-            if "particle_pt" not in graph:
-                raise ConfigError(
-                    "training.pt_weight needs graphs with particle_pt (graph files written "
-                    "before that field existed lack it): rerun the graph construction stage"
-                )
-            graph = {**graph, "edge_pt": graph["particle_pt"][graph["edge_index"][0]]}
+        for name, weight in (("pt", self.pt_weight), ("vz", self.vz_weight)):
+            if weight > 0:
+                if f"particle_{name}" not in graph:
+                    raise ConfigError(
+                        f"training.{name}_weight needs graphs with particle_{name} (graph "
+                        "files written before that field existed lack it): rerun the graph "
+                        "construction stage"
+                    )
+                graph = {**graph, f"edge_{name}": graph[f"particle_{name}"][graph["edge_index"][0]]}
         graph = self._maybe_subsample(graph)
         logits = self.logits(graph)
-        y, w = edge_weights(graph, self.pos_weight, self.nontarget_weight, self.pt_weight)
+        y, w = edge_weights(
+            graph, self.pos_weight, self.nontarget_weight, self.pt_weight, self.vz_weight
+        )
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=w)
         loss = loss * w.numel() / w.sum().clamp(min=1.0)
         self.log("train_loss", loss, prog_bar=True, batch_size=1)
@@ -234,8 +250,8 @@ class EdgeClassifierModule(_EdgeModule):
         lr_schedule: ``step`` (``lr_step``, ``lr_gamma``) or ``cosine`` (from ``lr`` to
             ``lr_min`` over all training steps, per step).
         lr_min: final learning rate of the cosine.
-        pt_weight: target edges weigh ``pos_weight * (1 + pt_weight * ln(pT / GeV))``
-            (:func:`edge_weights`; 0: all target edges alike).
+        pt_weight, vz_weight: target edges weigh more with their particle's pT and vertex
+            z (:func:`edge_weights`; 0: all target edges alike).
     """
 
     def __init__(
@@ -252,6 +268,7 @@ class EdgeClassifierModule(_EdgeModule):
         lr_schedule: str = "step",
         lr_min: float = 0.0,
         pt_weight: float = 0.0,
+        vz_weight: float = 0.0,
     ) -> None:
         super().__init__(
             lr,
@@ -265,6 +282,7 @@ class EdgeClassifierModule(_EdgeModule):
             lr_schedule,
             lr_min,
             pt_weight,
+            vz_weight,
         )
         self.model = model
 
@@ -279,7 +297,7 @@ class EdgeClassifierModule(_EdgeModule):
         start = torch.rand((), device=phi.device) * 2 - 1
         wedge = torch.remainder(phi - start, 2.0) < 2.0 * self.max_edges / e
         keep = wedge[graph["edge_index"][0]]
-        out = {k: v for k, v in graph.items() if k not in ("particle_id", "particle_pt")}
+        out = {k: v for k, v in graph.items() if k not in NODE_TRUTH_KEYS}
         for k in EDGE_KEYS:
             if k in graph:
                 out[k] = graph[k][keep]
