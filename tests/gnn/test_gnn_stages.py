@@ -54,12 +54,27 @@ def test_every_stage_writes_its_outputs(tiny_run: tuple[Path, dict]) -> None:
         assert (export / name).is_file(), name
     saved = json.loads((export / "metrics.json").read_text())
     assert saved["module_map"]["events"] == 1
+    at = {r["purity_min"]: r for r in saved["edge_classifier"]["at_purity"]}
+    assert set(at) == {0.9, 0.95} and at[0.95]["stage_efficiency"] <= at[0.9]["stage_efficiency"]
     # The efficiency is a share of the target truth edges, counted by hand here.
     g = stages.load_graph(stages.list_graphs(work / "module_map" / "graphs" / "test")[0])
     found = truth_edges_found(g.edge_index, g.truth_edge_index, g.n_nodes)
     eff = (found & g.truth_target).sum() / g.truth_target.sum()
     assert metrics["module_map"]["efficiency"] == pytest.approx(eff)
     assert 0.2 < eff <= 1.0
+
+
+def test_efficiency_at_purity_by_hand() -> None:
+    # Scores best first: T T F T(tie) F(tie) T F; targets: the first, second and last true.
+    scores = np.array([0.9, 0.8, 0.7, 0.5, 0.5, 0.3, 0.1])
+    y = np.array([1, 1, 0, 1, 0, 1, 0], bool)
+    target = np.array([1, 1, 0, 0, 0, 1, 0], bool)
+    # Purity >= 0.6: cut 0.3 keeps 6 edges, 4 true (0.67); all 3 targets.
+    assert stages.efficiency_at_purity(scores, y, target, 0.6) == pytest.approx((0.3, 1.0, 4 / 6))
+    # Purity >= 0.7: the tie at 0.5 goes in or out as a whole: cut 0.8 (2/2), not 0.5 (3/5).
+    assert stages.efficiency_at_purity(scores, y, target, 0.7) == pytest.approx((0.8, 2 / 3, 1.0))
+    cut, eff, pur = stages.efficiency_at_purity(scores, ~y, target, 0.99)
+    assert cut == float("inf") and eff == 0.0 and np.isnan(pur)
 
 
 def test_filter_keeps_a_subset_and_classifier_scores_all(tiny_run: tuple[Path, dict]) -> None:
