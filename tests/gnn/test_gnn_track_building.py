@@ -207,3 +207,30 @@ def test_bad_stitch_settings(key: str, value: float) -> None:
     ei, s = graph(SPLIT, SPLIT_SCORES)
     with pytest.raises(ConfigError, match=key):
         build_tracks(10, ei, s, np.arange(10.0), method="longest", **{key: value})
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_second_pass_recovers_a_track_below_the_cut(method: str) -> None:
+    # Track A 0..5 scores 0.9 (first pass); track B 10..17 (8 hits) scores 0.5 everywhere
+    # (below the cut 0.8), plus a weak edge 2 -> 12 into it; stray pair 20-21 at 0.5.
+    edges = [*chain(list(range(6))), *chain(list(range(10, 18))), (2, 12), (20, 21)]
+    scores = [0.9] * 5 + [0.5] * 7 + [0.45, 0.5]
+    ei, s = graph(edges, scores)
+    key = np.arange(22.0) % 10
+    kw = {"method": method, "cc_threshold": 0.8, "walk_threshold": 0.8, "min_hits": 3}
+    first = build_tracks(22, ei, s, key, **kw)
+    assert groups(first) == {frozenset(range(6))}
+    tid = build_tracks(22, ei, s, key, **kw, second_threshold=0.3, second_min_hits=8)
+    # B is found whole; A keeps its hits (the second pass only sees free hits); the pair
+    # is too short for the second pass.
+    assert groups(tid) == {frozenset(range(6)), frozenset(range(10, 18))}
+    assert len(np.unique(tid[tid >= 0])) == 2 and tid.max() == 1
+    # A second pass that needs 9 hits keeps nothing new; a cut above B's scores neither.
+    for extra in ({"second_threshold": 0.3, "second_min_hits": 9}, {"second_threshold": 0.6}):
+        assert groups(build_tracks(22, ei, s, key, **kw, **extra)) == {frozenset(range(6))}
+
+
+def test_bad_second_threshold() -> None:
+    ei, s = graph(SPLIT, SPLIT_SCORES)
+    with pytest.raises(ConfigError, match="second_threshold"):
+        build_tracks(10, ei, s, np.arange(10.0), method="longest", second_threshold=2.0)

@@ -28,6 +28,12 @@ the pixel endcaps). A piece's outermost hit is joined to another piece's innermo
 when the edge between them (or a two-edge bridge over a hit on no track) scores at least
 ``stitch_threshold``, the best-scored links first, each end and start used once.
 
+Second pass (any method, ``second_threshold``): the hits no track took are built again with
+longest paths over their edges scoring at least ``second_threshold`` (below the cut), and
+new tracks of at least ``second_min_hits`` hits are kept. It recovers particles none of
+whose edges reached the cut (in ttbar mu = 200: straight high-pT tracks in the pixel
+barrel, rare in training) without lowering the cut where tracks compete for hits.
+
 Tracks shorter than ``min_hits`` are dissolved: their hits get track id -1 (unassigned,
 lhcml's convention in submissions).
 """
@@ -385,6 +391,40 @@ def _stitch(
     return out
 
 
+def second_pass(
+    edge_index: np.ndarray,
+    scores: np.ndarray,
+    order_key: np.ndarray,
+    labels: np.ndarray,
+    threshold: float,
+    *,
+    min_hits: int = 5,
+) -> np.ndarray:
+    """Longest-path tracks over the hits no track took, with a lower edge cut.
+
+    Args:
+        edge_index, scores, order_key: as :func:`build_tracks`.
+        labels: ``(N,)`` track ids 0..k-1 of the first pass, -1 on no track.
+        threshold: edge cut of the second pass.
+        min_hits: new tracks shorter than this are dissolved.
+
+    Returns:
+        ``(N,)`` track ids 0..k'-1: the first pass's, then the new tracks; -1 elsewhere.
+    """
+    n = len(labels)
+    labels = np.asarray(labels, np.int64)
+    first_new = int(labels.max()) + 1 if n else 0
+    out = longest_paths(
+        n, edge_index, scores, threshold, order_key, allowed=labels < 0, labels=labels
+    )
+    new = out >= first_new
+    size = np.bincount(out[new] - first_new) if new.any() else np.zeros(0, np.int64)
+    short = np.zeros(n, bool)
+    short[new] = size[out[new] - first_new] < min_hits
+    out[short] = -1
+    return _relabel(out, 1)
+
+
 def build_tracks(
     n_nodes: int,
     edge_index: np.ndarray,
@@ -398,6 +438,8 @@ def build_tracks(
     stitch_threshold: float | None = None,
     stitch_min_hits: int = 1,
     stitch_unique: bool = False,
+    second_threshold: float | None = None,
+    second_min_hits: int = 5,
 ) -> np.ndarray:
     """Group hits into tracks.
 
@@ -414,6 +456,10 @@ def build_tracks(
         stitch_threshold: join pieces end to start over edges scoring at least this
             (:func:`stitch_segments`; ``None``: no stitching).
         stitch_min_hits: pieces shorter than this are not stitched (but may bridge).
+        stitch_unique: stitch only ends with a single candidate.
+        second_threshold: build the hits left on no track again, with longest paths over
+            edges scoring at least this (:func:`second_pass`; ``None``: no second pass).
+        second_min_hits: shortest track the second pass keeps.
 
     Returns:
         ``(N,)`` int64 track id of each hit (0..k-1), -1 for unassigned hits.
@@ -429,6 +475,10 @@ def build_tracks(
         )
     if int(stitch_min_hits) < 1:
         raise ConfigError(f"track_building.stitch_min_hits: {stitch_min_hits} is below 1")
+    if second_threshold is not None and not 0.0 <= float(second_threshold) <= 1.0:
+        raise ConfigError(
+            f"track_building.second_threshold: {second_threshold} is not a score in [0, 1]"
+        )
     edge_index = np.asarray(edge_index, np.int64)
     scores = np.asarray(scores, np.float64)
     order_key = np.asarray(order_key, np.float64)
@@ -444,7 +494,17 @@ def build_tracks(
                 min_hits=int(stitch_min_hits),
                 unique=bool(stitch_unique),
             )
-        return _relabel(labels, min_hits)
+        labels = _relabel(labels, min_hits)
+        if second_threshold is not None:
+            labels = second_pass(
+                edge_index,
+                scores,
+                order_key,
+                labels,
+                float(second_threshold),
+                min_hits=max(int(second_min_hits), int(min_hits)),
+            )
+        return labels
 
     if method == "walk":
         return done(walkthrough(n_nodes, edge_index, scores, walk_threshold, order_key))
