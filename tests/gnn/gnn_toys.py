@@ -5,6 +5,8 @@ so ``from conftest import ...`` would pick whichever was imported first."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -97,3 +99,11 @@ def toy_event(
     truth = truth.iloc[order].reset_index(drop=True)
     truth["hit_id"] = hits["hit_id"]
     return Event(event_id=event_id, hits=hits, truth=truth, particles=particles, meta={"toy": True})
+
+
+def random_graph(n: int = 40, e: int = 150, seed: int = 0) -> tuple[Any, Any]:
+    """Random node features ``(n, 4)`` and edges ``(2, e)`` (torch tensors) for layer tests."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 4, generator=g), torch.randint(0, n, (2, e), generator=g)

@@ -6,17 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from gnn_toys import random_graph
 
 from lhcml.errors import ConfigError
 from lhcml.gnn.edge_classification import fused
 from lhcml.gnn.edge_classification.interaction_network import InteractionNetwork
 from lhcml.gnn.lightning import EdgeClassifierModule, compact, edge_weights
 from lhcml.gnn.stages import init_weights, save_model
-
-
-def random_graph(n: int = 40, e: int = 150, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 4, generator=g), torch.randint(0, n, (2, e), generator=g)
 
 
 @pytest.mark.parametrize(

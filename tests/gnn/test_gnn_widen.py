@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from gnn_toys import random_graph
 
 from lhcml.errors import ConfigError
 from lhcml.gnn.edge_classification.interaction_network import InteractionNetwork
@@ -24,9 +25,8 @@ def trained_like(**kw: object) -> InteractionNetwork:
     return net
 
 
-def graph(n: int = 50, e: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(3)
-    return torch.rand(n, 4, generator=g), torch.randint(0, n, (2, e), generator=g)
+def graph() -> tuple[torch.Tensor, torch.Tensor]:
+    return random_graph(50, 200, seed=3)
 
 
 @pytest.mark.parametrize(
