@@ -40,8 +40,8 @@ def _gpu_throughput(model_dir: Path, events: Path, max_events: int, device: str)
     import torch
 
     from lhcml.fitting.candidates import Candidates, TruthSelection, truth_candidates
+    from lhcml.fitting.checkpoint import load_model
     from lhcml.fitting.dataset import encode, length_buckets
-    from lhcml.fitting.train import load_model
     from lhcml.io import list_events, read_event
 
     if not torch.cuda.is_available():

@@ -75,10 +75,9 @@ def timed_stages(
     stage gets its own memory window)."""
     import torch
 
-    from lhcml.gnn.features import event_nodes
+    from lhcml.gnn.features import distance_key, event_nodes
     from lhcml.gnn.lightning import compact
     from lhcml.gnn.pipeline import _sync, _without_truth
-    from lhcml.gnn.stages import distance_key
     from lhcml.gnn.track_building import build_tracks
 
     out: dict[str, dict[str, float]] = {}

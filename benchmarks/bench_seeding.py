@@ -4,7 +4,7 @@ hashing seeder over a scan of bucket sizes and bins.
 
 Every seeder gets the same space points and ACTS's physmon configuration
 (``SeedingConfig.physmon()``: maxSeedsPerSpM = 1). All seeds are scored by the same code
-(:mod:`lhcml.metrics.seeding`: a particle is found when one seed has all three space
+(:mod:`lhcml.seeding.evaluate`: a particle is found when one seed has all three space
 points on it; fiducial: primaries, pT >= 0.5 GeV, |eta| <= 2.5, >= 9 hits). Times are per
 event, seeding only (no I/O): process CPU seconds (the robust figure on a shared machine)
 and wall seconds, minimum over ``--repeat`` runs; ACTS is timed between two sequencer
@@ -38,7 +38,9 @@ from rich.table import Table
 
 from lhcml.data.event import Event
 from lhcml.io import list_events, read_event
-from lhcml.metrics.seeding import (
+from lhcml.seeding import SeedingConfig, find_seeds
+from lhcml.seeding.estimate import seed_parameters
+from lhcml.seeding.evaluate import (
     SEEDING_FIDUCIAL,
     SeedingPerformance,
     SeedResolution,
@@ -47,8 +49,6 @@ from lhcml.metrics.seeding import (
     seed_resolution,
     seeding_performance,
 )
-from lhcml.seeding import SeedingConfig, find_seeds
-from lhcml.seeding.estimate import seed_parameters
 from lhcml.seeding.finder import Seeds
 from lhcml.seeding.hashing import HashingConfig, find_seeds_hashing
 

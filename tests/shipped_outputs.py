@@ -29,8 +29,8 @@ def tracking_outputs(prefix: Path) -> dict[str, np.ndarray]:
     import torch
 
     from lhcml.fitting.candidates import truth_candidates
+    from lhcml.fitting.checkpoint import load_model
     from lhcml.fitting.evaluate import predict
-    from lhcml.fitting.train import load_model
     from lhcml.gnn.features import event_nodes
     from lhcml.gnn.graph_construction.metric_learning import embed
     from lhcml.gnn.graph_construction.module_map import translate_modules

@@ -4,8 +4,8 @@
 
 Reads the scored graphs of the edge classifier stage (they carry ``particle_pt`` and
 ``particle_vz``), takes the loosest cut reaching ``--purity`` over all of them
-(:func:`lhcml.gnn.stages.efficiency_at_purity`), and prints the share of target edges kept
-in pT and |vz| bins: the numbers behind the model README's "why the weights" table. Last,
+(:func:`lhcml.gnn.edge_classification.evaluate.efficiency_at_purity`), and prints the
+share of target edges kept in pT and |vz| bins: the numbers behind the model README's "why the weights" table. Last,
 each event at its own cut reaching the purity: the mean efficiency, its standard error and
 the lowest event (the event-to-event spread of the pooled number).
 """
@@ -17,7 +17,8 @@ import itertools
 
 import numpy as np
 
-from lhcml.gnn.stages import efficiency_at_purity, list_graphs, load_graph
+from lhcml.gnn.edge_classification.evaluate import efficiency_at_purity
+from lhcml.gnn.files import list_graphs, load_graph
 
 PT_BINS = (1.0, 2.0, 5.0, 10.0, np.inf)
 VZ_BINS = (0.0, 25.0, 50.0, 75.0, 100.0, 150.0, np.inf)

@@ -21,7 +21,7 @@ from lhcml.gnn.features import (
     node_features,
     truth_edges,
 )
-from lhcml.gnn.stages import graph_path, list_graphs, load_graph, save_graph
+from lhcml.gnn.files import graph_path, list_graphs, load_graph, save_graph
 
 
 def test_node_features_are_scaled_cylindrical_coordinates() -> None:

@@ -11,8 +11,9 @@ from gnn_toys import random_graph
 from lhcml.errors import ConfigError
 from lhcml.gnn.edge_classification import fused
 from lhcml.gnn.edge_classification.interaction_network import InteractionNetwork
+from lhcml.gnn.edge_classification.train import init_weights
+from lhcml.gnn.files import save_model
 from lhcml.gnn.lightning import EdgeClassifierModule, compact, edge_weights
-from lhcml.gnn.stages import init_weights, save_model
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import torch
 from gnn_toys import toy_event
 
 from lhcml.errors import ConfigError
-from lhcml.gnn.features import event_nodes, graph_metrics
+from lhcml.gnn.features import distance_key, event_nodes, graph_metrics
 from lhcml.gnn.graph_construction.metric_learning import (
     MetricLearning,
     embed,
@@ -17,7 +17,6 @@ from lhcml.gnn.graph_construction.metric_learning import (
     radius_graph,
     training_pairs,
 )
-from lhcml.gnn.stages import distance_key
 
 
 def brute_radius(emb: np.ndarray, r: float, key: np.ndarray) -> set[tuple[int, int]]:

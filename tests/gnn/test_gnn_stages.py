@@ -12,8 +12,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from lhcml.gnn import stages
+from lhcml.gnn.chain import train_chain
+from lhcml.gnn.config import load_config
+from lhcml.gnn.edge_classification.evaluate import efficiency_at_purity
 from lhcml.gnn.features import truth_edges_found
+from lhcml.gnn.files import list_graphs, load_graph
 
 TINY = Path(__file__).resolve().parents[2] / "experiments" / "gnn" / "tiny.yaml"
 
@@ -22,8 +25,8 @@ TINY = Path(__file__).resolve().parents[2] / "experiments" / "gnn" / "tiny.yaml"
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     work = tmp_path_factory.mktemp("gnn-tiny")
     logs: list[str] = []
-    metrics = stages.train_chain(
-        stages.load_config(TINY), work, progress=False, export=work / "export", log=logs.append
+    metrics = train_chain(
+        load_config(TINY), work, progress=False, export=work / "export", log=logs.append
     )
     return work, metrics
 
@@ -48,7 +51,7 @@ def test_every_stage_writes_its_outputs(tiny_run: tuple[Path, dict]) -> None:
     for part in ("module_map", "metric_learning", "edge_filter", "edge_classifier", "chain_test"):
         assert part in metrics, part
     for split in ("train", "val", "test"):
-        assert stages.list_graphs(work / "module_map" / "graphs" / split)
+        assert list_graphs(work / "module_map" / "graphs" / split)
     export = work / "export"
     for name in ("chain.yaml", "metrics.json", "module_map.parquet", "edge_classifier.pt"):
         assert (export / name).is_file(), name
@@ -57,7 +60,7 @@ def test_every_stage_writes_its_outputs(tiny_run: tuple[Path, dict]) -> None:
     at = {r["purity_min"]: r for r in saved["edge_classifier"]["at_purity"]}
     assert set(at) == {0.9, 0.95} and at[0.95]["stage_efficiency"] <= at[0.9]["stage_efficiency"]
     # The efficiency is a share of the target truth edges, counted by hand here.
-    g = stages.load_graph(stages.list_graphs(work / "module_map" / "graphs" / "test")[0])
+    g = load_graph(list_graphs(work / "module_map" / "graphs" / "test")[0])
     found = truth_edges_found(g.edge_index, g.truth_edge_index, g.n_nodes)
     eff = (found & g.truth_target).sum() / g.truth_target.sum()
     assert metrics["module_map"]["efficiency"] == pytest.approx(eff)
@@ -70,18 +73,18 @@ def test_efficiency_at_purity_by_hand() -> None:
     y = np.array([1, 1, 0, 1, 0, 1, 0], bool)
     target = np.array([1, 1, 0, 0, 0, 1, 0], bool)
     # Purity >= 0.6: cut 0.3 keeps 6 edges, 4 true (0.67); all 3 targets.
-    assert stages.efficiency_at_purity(scores, y, target, 0.6) == pytest.approx((0.3, 1.0, 4 / 6))
+    assert efficiency_at_purity(scores, y, target, 0.6) == pytest.approx((0.3, 1.0, 4 / 6))
     # Purity >= 0.7: the tie at 0.5 goes in or out as a whole: cut 0.8 (2/2), not 0.5 (3/5).
-    assert stages.efficiency_at_purity(scores, y, target, 0.7) == pytest.approx((0.8, 2 / 3, 1.0))
-    cut, eff, pur = stages.efficiency_at_purity(scores, ~y, target, 0.99)
+    assert efficiency_at_purity(scores, y, target, 0.7) == pytest.approx((0.8, 2 / 3, 1.0))
+    cut, eff, pur = efficiency_at_purity(scores, ~y, target, 0.99)
     assert cut == float("inf") and eff == 0.0 and np.isnan(pur)
 
 
 def test_filter_keeps_a_subset_and_classifier_scores_all(tiny_run: tuple[Path, dict]) -> None:
     work, _ = tiny_run
-    before = stages.load_graph(stages.list_graphs(work / "module_map" / "graphs" / "test")[0])
-    after = stages.load_graph(stages.list_graphs(work / "edge_filter" / "graphs" / "test")[0])
-    scored = stages.load_graph(stages.list_graphs(work / "edge_classifier" / "graphs" / "test")[0])
+    before = load_graph(list_graphs(work / "module_map" / "graphs" / "test")[0])
+    after = load_graph(list_graphs(work / "edge_filter" / "graphs" / "test")[0])
+    scored = load_graph(list_graphs(work / "edge_classifier" / "graphs" / "test")[0])
     pairs = set(map(tuple, before.edge_index.T.tolist()))
     assert set(map(tuple, after.edge_index.T.tolist())) <= pairs
     assert after.n_edges <= before.n_edges
@@ -110,9 +113,7 @@ def test_submissions_assign_every_hit_once(tiny_run: tuple[Path, dict]) -> None:
 def test_resume_skips_finished_steps(tiny_run: tuple[Path, dict]) -> None:
     work, _ = tiny_run
     logs: list[str] = []
-    stages.train_chain(
-        stages.load_config(TINY), work, progress=False, log=logs.append, until="edge_filter"
-    )
+    train_chain(load_config(TINY), work, progress=False, log=logs.append, until="edge_filter")
     assert logs and all("skipped" in line for line in logs)
 
 

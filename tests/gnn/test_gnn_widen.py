@@ -10,8 +10,9 @@ from gnn_toys import random_graph
 
 from lhcml.errors import ConfigError
 from lhcml.gnn.edge_classification.interaction_network import InteractionNetwork
+from lhcml.gnn.edge_classification.train import init_weights
 from lhcml.gnn.edge_classification.widen import widen
-from lhcml.gnn.stages import init_weights, save_model
+from lhcml.gnn.files import save_model
 
 
 def trained_like(**kw: object) -> InteractionNetwork:

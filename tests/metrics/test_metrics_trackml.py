@@ -10,15 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lhcml.data.weights import ORDER_MATRIX, hit_order, hit_weights, pt_weight
 from lhcml.errors import InputError
-from lhcml.metrics.trackml import (
-    ORDER_MATRIX,
-    analyze_tracks,
-    hit_order,
-    hit_weights,
-    pt_weight,
-    score_event,
-)
+from lhcml.metrics.trackml import analyze_tracks, score_event
 
 # ---------------------------------------------------------------- weights by hand
 

@@ -14,9 +14,9 @@ from lhcml.cli.main import app
 from lhcml.data.event import Event
 from lhcml.errors import InputError
 from lhcml.io import write_event
-from lhcml.metrics.seeding import seeding_performance
 from lhcml.metrics.tracking import FiducialSelection
 from lhcml.seeding import SeedingConfig, find_seeds
+from lhcml.seeding.evaluate import seeding_performance
 from lhcml.seeding.io import HIT_COLUMNS, read_seeds, seeds_table, write_seeds
 
 runner = CliRunner()

@@ -8,15 +8,15 @@ import pytest
 
 from lhcml.data.event import Event
 from lhcml.errors import InputError
-from lhcml.metrics.seeding import (
+from lhcml.metrics.tracking import FiducialSelection
+from lhcml.seeding import SeedingConfig, find_seeds
+from lhcml.seeding.evaluate import (
     SeedingPerformance,
     evaluate_event_seeds,
     seed_particles,
     seed_resolution,
     seeding_performance,
 )
-from lhcml.metrics.tracking import FiducialSelection
-from lhcml.seeding import SeedingConfig, find_seeds
 from lhcml.seeding.io import seeds_table
 
 #: particle -> (pt, eta, primary, hits); hits 90-92 are noise.

@@ -157,7 +157,7 @@ def _evaluate_seeds(
     """``--seeds``: seeding performance of seed files, printed and written to OUT."""
     from rich.console import Console
 
-    from lhcml.metrics.seeding import evaluate_seed_files
+    from lhcml.seeding.evaluate import evaluate_seed_files
 
     result = evaluate_seed_files(
         events,

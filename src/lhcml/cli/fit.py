@@ -189,10 +189,10 @@ def infer(
     import pandas as pd
     from rich.console import Console
 
+    from lhcml.fitting.checkpoint import load_model
     from lhcml.fitting.evaluate import predict
     from lhcml.fitting.quality import assignment_table, clean_candidates, cleaning_from_model
     from lhcml.fitting.targets import PARAMS
-    from lhcml.fitting.train import load_model
     from lhcml.io import list_events, read_event, write_atomic
 
     model_dir = model or default_model_dir()

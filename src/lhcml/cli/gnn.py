@@ -1,6 +1,7 @@
 """``lhcml gnn``: the GNN track-finding chain, stage by stage (train / infer / evaluate).
 
-Stages exchange files (``lhcml.gnn.stages``): events -> graphs (module map or metric
+Stages exchange files (each stage's ``train`` / ``infer`` / ``evaluate`` modules in
+``lhcml.gnn``): events -> graphs (module map or metric
 learning) -> filtered graphs (edge filter) -> scored graphs (edge classifier) ->
 submissions (track building). ``lhcml gnn chain train CONFIG`` runs them all from one
 YAML config (``experiments/gnn/``) and exports a model set.
@@ -59,10 +60,10 @@ def _print(result: dict[str, Any]) -> None:
 
 
 def _section(config: Path | None, name: str) -> tuple[dict[str, Any], Any]:
-    from lhcml.gnn import stages
+    from lhcml.gnn.config import load_config, section, target_selection
 
-    cfg = stages.load_config(config)
-    return stages.section(cfg, name), stages.target_selection(cfg)
+    cfg = load_config(config)
+    return section(cfg, name), target_selection(cfg)
 
 
 # -- module map ---------------------------------------------------------------------------
@@ -78,10 +79,10 @@ def module_map_train(
     quiet: QuietOpt = False,
 ) -> None:
     """Learn the module pairs and cut windows from events with truth."""
-    from lhcml.gnn import stages
+    from lhcml.gnn.graph_construction.train import module_map_train
 
     sec, _ = _section(config, "module_map")
-    _print(stages.module_map_train(events, out, sec.get("params"), progress=not quiet))
+    _print(module_map_train(events, out, sec.get("params"), progress=not quiet))
 
 
 @module_map_app.command("infer")
@@ -98,11 +99,11 @@ def module_map_infer(
     quiet: QuietOpt = False,
 ) -> None:
     """Build the module-map graph of each event."""
-    from lhcml.gnn import stages
+    from lhcml.gnn.graph_construction.infer import module_map_infer
 
     sec, target = _section(config, "module_map")
     _print(
-        stages.module_map_infer(
+        module_map_infer(
             model,
             events,
             out,
@@ -116,9 +117,9 @@ def module_map_infer(
 
 
 def _evaluate_graphs(graphs: Path, out: Path | None, threshold: float | None = None) -> None:
-    from lhcml.gnn import stages
+    from lhcml.gnn.graph_construction.evaluate import evaluate_graphs
 
-    _print(stages.evaluate_graphs(graphs, threshold=threshold, out=out))
+    _print(evaluate_graphs(graphs, threshold=threshold, out=out))
 
 
 @module_map_app.command("evaluate")
@@ -143,14 +144,15 @@ def metric_train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train the hit embedding (hinge loss; random and hard negatives)."""
-    from lhcml.gnn import stages
+    from lhcml.gnn.graph_construction.train import metric_learning_train, write_node_graphs
+    from lhcml.gnn.runtime import set_threads
 
-    stages.set_threads(threads)
+    set_threads(threads)
     sec, target = _section(config, "metric_learning")
     work = out.parent / f"{out.stem}-nodes"
     for split, src in (("train", train), ("val", val)):
-        stages.write_node_graphs(src, work / split, target=target, progress=not quiet)
-    _print(stages.metric_learning_train(work / "train", work / "val", out, sec, progress=not quiet))
+        write_node_graphs(src, work / split, target=target, progress=not quiet)
+    _print(metric_learning_train(work / "train", work / "val", out, sec, progress=not quiet))
 
 
 @metric_app.command("infer")
@@ -166,13 +168,14 @@ def metric_infer(
     quiet: QuietOpt = False,
 ) -> None:
     """Embed each event's hits and build the radius graph with faiss."""
-    from lhcml.gnn import stages
+    from lhcml.gnn.graph_construction.infer import metric_learning_infer
+    from lhcml.gnn.runtime import set_threads
 
-    stages.set_threads(threads)
+    set_threads(threads)
     _, target = _section(config, "metric_learning")
     graph = {k: v for k, v in (("r", radius), ("k_max", k_max)) if v is not None}
     _print(
-        stages.metric_learning_infer(
+        metric_learning_infer(
             model, events, out, event_ids=event_id, graph=graph, target=target, progress=not quiet
         )
     )
@@ -200,11 +203,12 @@ def filter_train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train the edge filter MLP (weighted BCE)."""
-    from lhcml.gnn import stages
+    from lhcml.gnn.edge_classification.train import edge_filter_train
+    from lhcml.gnn.runtime import set_threads
 
-    stages.set_threads(threads)
+    set_threads(threads)
     sec, _ = _section(config, "edge_filter")
-    _print(stages.edge_filter_train(train, val, out, sec, progress=not quiet))
+    _print(edge_filter_train(train, val, out, sec, progress=not quiet))
 
 
 def _edge_infer(
@@ -217,12 +221,13 @@ def _edge_infer(
     threads: int,
     quiet: bool,
 ) -> None:
-    from lhcml.gnn import stages
+    from lhcml.gnn.edge_classification.infer import edge_infer
     from lhcml.gnn.pipeline import _check_device
+    from lhcml.gnn.runtime import set_threads
 
-    stages.set_threads(threads)
+    set_threads(threads)
     _print(
-        stages.edge_infer(
+        edge_infer(
             kind,
             model,
             graphs,
@@ -270,11 +275,12 @@ def classifier_train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train the Interaction Network (weighted BCE; Lightning, CPU or GPUs)."""
-    from lhcml.gnn import stages
+    from lhcml.gnn.edge_classification.train import edge_classifier_train
+    from lhcml.gnn.runtime import set_threads
 
-    stages.set_threads(threads)
+    set_threads(threads)
     sec, _ = _section(config, "edge_classifier")
-    _print(stages.edge_classifier_train(train, val, out, sec, progress=not quiet))
+    _print(edge_classifier_train(train, val, out, sec, progress=not quiet))
 
 
 @classifier_app.command("infer")
@@ -298,9 +304,9 @@ def classifier_evaluate(
     ),
 ) -> None:
     """Edge efficiency and purity versus the cut, ROC curve and AUC."""
-    from lhcml.gnn import stages
+    from lhcml.gnn.edge_classification.evaluate import edge_classifier_evaluate
 
-    _print(stages.edge_classifier_evaluate(graphs, out))
+    _print(edge_classifier_evaluate(graphs, out))
 
 
 # -- track building ---------------------------------------------------------------------------
@@ -318,15 +324,16 @@ def tracks_infer(
     quiet: QuietOpt = False,
 ) -> None:
     """Build tracks from scored graphs; write event*-submission.csv."""
-    from lhcml.gnn import stages
+    from lhcml.gnn.config import load_config, section
+    from lhcml.gnn.track_building.infer import track_building_infer
 
-    cfg = stages.load_config(config)
-    params = dict(stages.section(cfg, "track_building"))
+    cfg = load_config(config)
+    params = dict(section(cfg, "track_building"))
     if method is not None:
         params["method"] = method
     if threshold is not None:
         params["cc_threshold"] = params["walk_threshold"] = threshold
-    _print(stages.track_building_infer(graphs, out, params, progress=not quiet))
+    _print(track_building_infer(graphs, out, params, progress=not quiet))
 
 
 @tracks_app.command("evaluate")
@@ -340,14 +347,10 @@ def tracks_evaluate(
     config: ConfigOpt = None,
 ) -> None:
     """Track efficiency, fake and duplicate rates and TrackML score."""
-    from lhcml.gnn import stages
+    from lhcml.gnn.track_building.evaluate import track_evaluate
 
     _, target = _section(config, "track_building")
-    _print(
-        stages.track_evaluate(
-            events, submissions, out, target=target, track_min_hits=track_min_hits
-        )
-    )
+    _print(track_evaluate(events, submissions, out, target=target, track_min_hits=track_min_hits))
 
 
 # -- the whole chain --------------------------------------------------------------------------
@@ -377,12 +380,14 @@ def chain_train(
     """Simulate the samples, train / infer / evaluate every stage, export the model set."""
     from rich.console import Console
 
-    from lhcml.gnn import stages
+    from lhcml.gnn.chain import train_chain
+    from lhcml.gnn.config import load_config
+    from lhcml.gnn.runtime import set_threads
 
-    stages.set_threads(threads)
+    set_threads(threads)
     console = Console()
-    metrics = stages.train_chain(
-        stages.load_config(config),
+    metrics = train_chain(
+        load_config(config),
         work,
         data_dir=data,
         export=export,
@@ -411,12 +416,13 @@ def chain_evaluate(
     quiet: QuietOpt = False,
 ) -> None:
     """Run the whole chain in memory on events with truth and evaluate the tracks."""
-    from lhcml.gnn import stages
+    from lhcml.gnn.chain import evaluate_chain
     from lhcml.gnn.pipeline import default_model_dir
+    from lhcml.gnn.runtime import set_threads
 
-    stages.set_threads(threads)
+    set_threads(threads)
     _print(
-        stages.evaluate_chain(
+        evaluate_chain(
             model or default_model_dir(),
             events,
             out,

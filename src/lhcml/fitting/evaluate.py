@@ -443,7 +443,7 @@ def run_comparison(
         extra["acts"] = {"particle": particle, "fit_seconds": a.fit_seconds}
     model = None
     if "trackformer" in fitters or quality:
-        from lhcml.fitting.train import load_model
+        from lhcml.fitting.checkpoint import load_model
 
         model, feat, loss = load_model(model_dir)
     if "trackformer" in fitters:

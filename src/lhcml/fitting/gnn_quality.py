@@ -91,13 +91,13 @@ def run(
 
     import torch
 
+    from lhcml.fitting.checkpoint import load_model
     from lhcml.fitting.quality import (
         CleaningConfig,
         choose_cleaning,
         clean_assignment,
         finder_rates,
     )
-    from lhcml.fitting.train import load_model
     from lhcml.io import write_json_atomic
 
     say = progress or (lambda _m: None)

@@ -194,8 +194,8 @@ def finder_rates(
     min_track_hits: int = 5,
 ) -> dict[str, Any]:
     """Efficiency, fake and duplicate rates of a finder's output over events, as the GNN
-    chain reports them (:func:`lhcml.gnn.stages.track_evaluate`: its fiducial selection,
-    tracks of ``min_track_hits`` or more hits).
+    chain reports them (:func:`lhcml.gnn.track_building.evaluate.track_evaluate`: its
+    fiducial selection, tracks of ``min_track_hits`` or more hits).
 
     Args:
         events: event id -> :class:`lhcml.data.Event` with truth and particles.

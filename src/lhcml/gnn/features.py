@@ -455,3 +455,8 @@ def graph_metrics(graphs: Sequence[EventGraph], mask: Sequence[np.ndarray] | Non
         "selected_true_edges": n_true,
         "events": len(graphs),
     }
+
+
+def distance_key(x: np.ndarray) -> np.ndarray:
+    """Distance of each hit from the origin (from the scaled r and z features)."""
+    return np.hypot(x[:, 0].astype(np.float64), x[:, 2].astype(np.float64))

@@ -2,7 +2,7 @@
 
 One event graph is one batch (graphs of a mu = 200 event have 10^5 - 10^6 edges). The
 datasets read the per-event graph files of a stage's output folder
-(:func:`lhcml.gnn.stages.save_graph`); Lightning adds a distributed sampler under DDP, so
+(:func:`lhcml.gnn.files.save_graph`); Lightning adds a distributed sampler under DDP, so
 ``devices=N, strategy="ddp"`` spreads events over GPUs.
 """
 

@@ -76,7 +76,8 @@ class GNNChain:
     ) -> None:
         import yaml
 
-        from lhcml.gnn.stages import load_model, set_threads
+        from lhcml.gnn.files import load_model
+        from lhcml.gnn.runtime import set_threads
 
         set_threads(threads)
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
@@ -121,8 +122,7 @@ class GNNChain:
         """
         import torch
 
-        from lhcml.gnn.features import event_nodes
-        from lhcml.gnn.stages import distance_key
+        from lhcml.gnn.features import distance_key, event_nodes
         from lhcml.gnn.track_building import build_tracks
 
         timings: dict[str, float] = {}

@@ -42,7 +42,7 @@ Mapping to the lhcml tables
   (:func:`decode_geometry_id`; module = ACTS "sensitive" field).
 - truth: the sim hit each measurement came from (the one with the largest energy
   deposit when a cluster merged several); true position and momentum of that sim hit;
-  ``weight`` from :func:`lhcml.metrics.trackml.hit_weights` (0 where unavailable).
+  ``weight`` from :func:`lhcml.data.weights.hit_weights` (0 where unavailable).
 - particles: ``particles_simulated`` (Fatras secondaries included), plus generator
   particles (``particles``) Fatras did not return; id from the barcode
   (:func:`acts_particle_id`), ``primary`` = secondary vertex and generation both 0,
@@ -92,7 +92,7 @@ import pyarrow.csv as pacsv
 from lhcml.data.event import TABLES, Event
 from lhcml.data.validate import conform_table, validate_event
 from lhcml.errors import InputError
-from lhcml.io.events import read_failure
+from lhcml.io.common import only_event, read_failure
 
 # --- geometry identifiers ---------------------------------------------------------
 
@@ -334,8 +334,6 @@ def is_acts_dir(path: str | Path, event_id: int | None = None) -> bool:
 def _resolve(path: Path, event_id: int | None) -> tuple[Path, int]:
     if path.is_dir():
         if event_id is None:
-            from lhcml.io.events import only_event
-
             event_id = only_event(path, list_acts_events(path), "ACTS")
         return path / f"event{event_id:09d}", event_id
     prefix = _acts_prefix(path)
@@ -569,7 +567,7 @@ def _truth(
 
 def _hit_weights(truth: pd.DataFrame, particles: pd.DataFrame) -> np.ndarray:
     try:
-        from lhcml.metrics.trackml import hit_weights
+        from lhcml.data.weights import hit_weights
     except ImportError:  # metrics not installed: weights unknown
         return np.zeros(len(truth), dtype=np.float32)
     return np.asarray(hit_weights(truth, particles), dtype=np.float32)

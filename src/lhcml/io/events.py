@@ -9,7 +9,6 @@ file exists is complete (used by resumable simulation).
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import zlib
@@ -27,6 +26,7 @@ from lhcml.data.event import TABLES, Event
 from lhcml.data.validate import conform_table, validate_event
 from lhcml.errors import InputError
 from lhcml.io.atomic import write_atomic, write_json_atomic
+from lhcml.io.common import only_event, read_failure
 
 Format = Literal["parquet", "csv"]
 
@@ -149,22 +149,6 @@ def find_event_files(
     return found
 
 
-def only_event(directory: Path, ids: Sequence[int], kind: str = "") -> int:
-    """The one event id of ``directory`` (``ids``: its events) when none was given.
-
-    Raises:
-        InputError: it holds no event or several.
-    """
-    if len(ids) != 1:
-        raise InputError(
-            f"holds {len(ids)} {kind + ' ' if kind else ''}events "
-            f"({list(ids[:5])}{'...' if len(ids) > 5 else ''}); "
-            "pass an event id or a file prefix such as DIR/event000000001",
-            path=directory,
-        )
-    return ids[0]
-
-
 def resolve_prefix(path: str | Path, event_id: int | None = None) -> tuple[Path, int]:
     """Turn a directory + event id, a prefix or a table file into ``(prefix, event_id)``.
 
@@ -217,15 +201,6 @@ def read_table(path: Path) -> pd.DataFrame:
         UnicodeDecodeError,
     ) as e:
         raise InputError(read_failure(e), path=path) from e
-
-
-def read_failure(e: BaseException) -> str:
-    """One-line description of why a file could not be read."""
-    kind = "zlib.error" if isinstance(e, zlib.error) else type(e).__name__
-    first = str(e).splitlines()[0] if str(e) else kind
-    if isinstance(e, (EOFError, zlib.error, gzip.BadGzipFile)):
-        return f"corrupt or truncated gzip file ({kind}): {first}"
-    return f"cannot read ({kind}): {first}"
 
 
 def read_event(

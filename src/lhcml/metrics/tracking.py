@@ -53,9 +53,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from lhcml.data.weights import trackml_generation
 from lhcml.errors import ConfigError, InputError
 from lhcml.metrics.stats import ONE_SIGMA, BinnedRatio, Interval, Ratio, pool_ratios
-from lhcml.metrics.trackml import trackml_generation
 
 Matching = Literal["atlas", "double_majority", "acts"]
 MATCHINGS: tuple[str, ...] = ("atlas", "double_majority", "acts")

@@ -13,8 +13,8 @@ from rich.progress import Progress
 
 from lhcml.data.event import Event
 from lhcml.io import list_events, read_event, resolve_prefix
+from lhcml.io.submission import submission_path, write_submission
 from lhcml.reco.dbscan import HelixDBSCAN, HelixDBSCANConfig
-from lhcml.reco.submission import submission_path, write_submission
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def reconstruct_events(
 def _gnn_finder(chain: Any, detectors: str | Path | None) -> Any:
     """``find(event, source)`` running the GNN chain, translating module numbers with the
     given detector file or one found beside the events."""
-    from lhcml.gnn.stages import find_detectors
+    from lhcml.gnn.files import find_detectors
     from lhcml.io import read_detectors
 
     cache: dict[Path, pd.DataFrame] = {}

@@ -13,7 +13,7 @@
 - :mod:`~lhcml.seeding.spacepoints`: space points from pixel hits (TrackML);
 - :mod:`~lhcml.seeding.acts_reference`: ACTS's own seeder on our space points (pyacts).
 
-Seed metrics live in :mod:`lhcml.metrics.seeding`.
+Seed metrics live in :mod:`lhcml.seeding.evaluate`.
 """
 
 from __future__ import annotations

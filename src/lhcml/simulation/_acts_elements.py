@@ -21,8 +21,8 @@ import pyarrow as pa
 from lhcml.errors import LhcmlError
 
 if TYPE_CHECKING:
-    from lhcml.simulation.detector import RawEvent, _Clock
     from lhcml.simulation.generators import GenParticles
+    from lhcml.simulation.raw import Clock, RawEvent
 
 LEVEL = acts.logging.WARNING
 
@@ -40,7 +40,7 @@ class GeneratorReader(ae.IReader):
         self,
         generate: Callable[[int], GenParticles],
         select: Callable[[GenParticles], np.ndarray],
-        clock: _Clock,
+        clock: Clock,
     ) -> None:
         ae.IReader.__init__(self, "LhcmlGenerator", LEVEL)
         self._generate = generate
@@ -71,7 +71,7 @@ class GeneratorReader(ae.IReader):
 class Mark(ae.IAlgorithm):
     """Records the wall-clock time when the sequence reaches it (stage timing)."""
 
-    def __init__(self, name: str, clock: _Clock) -> None:
+    def __init__(self, name: str, clock: Clock) -> None:
         ae.IAlgorithm.__init__(self, f"LhcmlMark_{name}", LEVEL)
         self._name = name
         self._clock = clock
@@ -88,7 +88,7 @@ class Collector(ae.IAlgorithm):
         self,
         reader: GeneratorReader,
         consume: Callable[[RawEvent], None],
-        clock: _Clock,
+        clock: Clock,
         sp_layers: set[tuple[int, int]],
         pmin: float,
     ) -> None:
@@ -155,7 +155,7 @@ def collect(
     ``sp_layers`` is a boolean ``[volume, layer]`` lookup of the space-point selection;
     ``pmin`` is Fatras' momentum threshold [GeV].
     """
-    from lhcml.simulation.detector import RawEvent
+    from lhcml.simulation.raw import RawEvent
 
     ht = pa.table(d["hit_table"])
     pt = pa.table(d["particle_table"])

@@ -32,7 +32,7 @@ module, so the order leaks no truth), ``hit_id`` 1..N. Its truth is the measurem
 sim hit: true position and the momentum just before the hit. Noise hits
 (``DetectorConfig.noise_*``) have ``particle_id`` 0, their measured position as true
 position, zero momentum and weight. ``weight`` is the TrackML score weight
-(:func:`lhcml.metrics.trackml.hit_weights`). Space points carry the ``hit_id`` of the
+(:func:`lhcml.data.weights.hit_weights`). Space points carry the ``hit_id`` of the
 pixel measurement they were made from.
 """
 
@@ -45,8 +45,9 @@ from lhcml.data.event import Event
 from lhcml.errors import LhcmlError
 from lhcml.io.acts import encode_barcode
 from lhcml.simulation.config import SimulationConfig
-from lhcml.simulation.detector import ModuleTable, RawEvent
+from lhcml.simulation.detector import ModuleTable
 from lhcml.simulation.generators import STREAM_NOISE, STREAM_SHUFFLE, event_rng
+from lhcml.simulation.raw import RawEvent
 
 #: ACTS' marker of a sim hit whose particle is not in the particle container.
 _UNMATCHED = np.iinfo(np.int64).max
@@ -224,10 +225,10 @@ def assemble_event(
 def score_weights(truth: pd.DataFrame, particles: pd.DataFrame) -> np.ndarray:
     """TrackML score weight of each truth row (sums to 1 over the event).
 
-    The rule lives in :func:`lhcml.metrics.trackml.hit_weights` (the challenge's own
+    The rule lives in :func:`lhcml.data.weights.hit_weights` (the challenge's own
     definition: pT and hit-order weights; noise and particles with < 4 hits weigh 0).
     """
-    from lhcml.metrics.trackml import hit_weights
+    from lhcml.data.weights import hit_weights
 
     return np.asarray(hit_weights(truth, particles), dtype=np.float32)
 

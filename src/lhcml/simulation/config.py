@@ -187,7 +187,7 @@ class SimulationConfig:
         if g.pdg == 0:
             raise ConfigError("--gun-pdg: must be a non-zero PDG id")
         if self.process == "gun":
-            from lhcml.simulation.generators import species
+            from lhcml.simulation.species import species
 
             species(g.pdg)  # unknown ids raise ConfigError naming --gun-pdg
         # The particle number has 16 bits in the particle id.

@@ -12,8 +12,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from lhcml.errors import ConfigError
 from lhcml.simulation.config import ParticleGunConfig, SimulationConfig
+from lhcml.simulation.species import species
 
 #: Random streams derived from (seed, event_id); one per independent consumer so that
 #: changing how many numbers one consumer draws leaves the others untouched.
@@ -28,20 +28,6 @@ STREAM_ACTS = 5  # global (not per event): ACTS mixes the event number in itself
 #: (a decay of a long-lived hadron: K0s, Lambda, B, D, tau, ...) is not primary. Same
 #: threshold as ACTS' own Pythia 8 interface (1 um).
 PRIMARY_MAX_DISPLACEMENT_MM = 1e-3
-
-#: Charge and mass [GeV] of common gun species (positive PDG id); others are looked up
-#: in Pythia's particle table.
-_SPECIES: dict[int, tuple[float, float]] = {
-    11: (-1.0, 0.000511),
-    13: (-1.0, 0.10566),
-    15: (-1.0, 1.77686),
-    211: (1.0, 0.13957),
-    321: (1.0, 0.49368),
-    2212: (1.0, 0.93827),
-    22: (0.0, 0.0),
-    130: (0.0, 0.49761),
-    2112: (0.0, 0.93957),
-}
 
 
 def derive_seed(seed: int, event_id: int, stream: int) -> int:
@@ -136,20 +122,6 @@ def smear_vertices(config: SimulationConfig, rng: np.random.Generator, n: int) -
     v[:, 0:2] = rng.normal(0.0, 1.0, (n, 2)) * config.vertex_sigma_xy
     v[:, 2] = rng.normal(0.0, 1.0, n) * config.vertex_sigma_z
     return v
-
-
-def species(pdg: int) -> tuple[float, float]:
-    """Charge [e] and mass [GeV] of a PDG id (sign-aware)."""
-    sign = 1.0 if pdg > 0 else -1.0
-    known = _SPECIES.get(abs(pdg))
-    if known is not None:
-        return sign * known[0], known[1]
-    import pythia8mc  # heavy: only for unusual gun species
-
-    table = pythia8mc.Pythia("", False).particleData
-    if not table.isParticle(pdg):
-        raise ConfigError(f"--gun-pdg: unknown PDG id {pdg}")
-    return float(table.charge(pdg)), float(table.m0(pdg))
 
 
 def particle_gun(gun: ParticleGunConfig, rng: np.random.Generator) -> np.ndarray:

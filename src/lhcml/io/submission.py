@@ -1,4 +1,5 @@
-"""Track-candidate files: TrackML submissions (``hit_id,track_id``), written atomically."""
+"""Track-candidate files: TrackML submissions (``hit_id,track_id``), written atomically
+(read and checked by :func:`lhcml.metrics.evaluate.read_submission`)."""
 
 from __future__ import annotations
 
