@@ -23,6 +23,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: ``lhcml`` is the root ``__init__`` (the public ``Event`` and ``__version__``).
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli"}),
+    frozenset({"explain"}),
     frozenset({"reco", "fitting"}),
     frozenset({"gnn"}),
     frozenset({"seeding", "jets"}),

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from lhcml import __version__
 from lhcml.cli.demo import demo
 from lhcml.cli.evaluate import evaluate
+from lhcml.cli.explain import app as explain_app
 from lhcml.cli.fit import fit_app
 from lhcml.cli.gnn import gnn_app
 from lhcml.cli.inspect import inspect
@@ -78,3 +79,4 @@ app.command("evaluate")(evaluate)
 app.add_typer(fit_app, name="fit")
 app.add_typer(gnn_app, name="gnn")
 app.add_typer(jets_app, name="jets")
+app.add_typer(explain_app, name="explain")
