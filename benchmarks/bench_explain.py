@@ -16,29 +16,15 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
 from sklearn.feature_selection import mutual_info_regression
 
 from lhcml.explain import mutual_information
+from lhcml.explain.toys import gaussian_channel
 
 CASES = [(1, 1.0, False), (4, 3.0, False), (12, 8.0, False), (12, 8.0, True), (4, 3.0, True)]
-
-
-def channel(m: int, snr: float, n: int, mix: bool, seed: int = 0) -> tuple[np.ndarray, ...]:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, m))
-    a = rng.standard_normal(m)
-    a /= np.linalg.norm(a)
-    y = x @ a + rng.standard_normal(n) / np.sqrt(snr)
-    if mix:
-        q1 = np.linalg.qr(rng.standard_normal((m, m)))[0]
-        q2 = np.linalg.qr(rng.standard_normal((m, m)))[0]
-        u = x @ q1
-        x = (u + u**3 / 3) @ q2
-    return x, y, np.float64(0.5 * np.log(1 + snr))
 
 
 def timed(f: object, *args: object, **kw: object) -> tuple[float, float]:
@@ -62,7 +48,7 @@ def main() -> None:
     for col in ("m", "mixed", "truth", "scikit-learn (1-D)", "ksg", "learned (default)"):
         table.add_column(col)
     for m, snr, mix in CASES:
-        x, y, truth = channel(m, snr, args.n, mix)
+        x, y, truth = gaussian_channel(m, snr, args.n, mix=mix)
         sk = "n/a (1-D X only)"
         if m == 1:
             v, s = timed(lambda a, b: mutual_info_regression(a, b, n_neighbors=3)[0], x, y)
@@ -71,7 +57,7 @@ def main() -> None:
         ln, ls = timed(mutual_information, x, y)
         table.add_row(str(m), str(mix), f"{truth:.3f}", sk, cell(k, truth, ks), cell(ln, truth, ls))
     Console().print(table)
-    x, y, truth = channel(12, 8.0, args.big, True)
+    x, y, truth = gaussian_channel(12, 8.0, args.big, mix=True)
     v, s = timed(mutual_information, x, y)
     print(f"learned, {args.big} x 12 mixed: {v:.3f} for {truth:.3f} in {s:.1f} s (target < 60 s)")
     if args.event is not None:

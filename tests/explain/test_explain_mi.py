@@ -8,25 +8,7 @@ from sklearn.feature_selection import mutual_info_regression
 
 from lhcml.errors import InputError
 from lhcml.explain import conditional_entropy, entropy, mutual_information, proficiency
-
-
-def gaussian_channel(
-    m: int, snr: float, n: int = 20_000, seed: int = 0, mix: bool = False
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """x ~ N(0, I_m), y = a.x + noise with |a| = 1: I(X; Y) = 0.5 ln(1 + snr). With ``mix``,
-    x goes through an invertible non-linear map (rotation, u + u^3 / 3, rotation), which
-    leaves I(X; Y) unchanged."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, m))
-    a = rng.standard_normal(m)
-    a /= np.linalg.norm(a)
-    y = x @ a + rng.standard_normal(n) / np.sqrt(snr)
-    if mix:
-        q1 = np.linalg.qr(rng.standard_normal((m, m)))[0]
-        q2 = np.linalg.qr(rng.standard_normal((m, m)))[0]
-        u = x @ q1
-        x = (u + u**3 / 3) @ q2
-    return x, y, 0.5 * np.log(1 + snr)
+from lhcml.explain.toys import gaussian_channel
 
 
 def test_ksg_matches_scikit_learn_in_one_dimension() -> None:

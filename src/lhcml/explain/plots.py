@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from lhcml.metrics.plots import _figure, _style, save_png
 
@@ -91,13 +92,30 @@ def rz_map(activation: np.ndarray, table: Any, formula: Any, path: Path, bins: i
     r, z = table.r, table.z
     edges = [np.linspace(z.min(), z.max(), bins + 1), np.linspace(r.min(), r.max(), bins + 1)]
     mean = binned_statistic_2d(z, r, activation, "mean", bins=edges).statistic
-    pred = formula.predict(table.physics)
-    fmean = binned_statistic_2d(z, r, pred, "mean", bins=edges).statistic
+    zc, rc = 0.5 * (edges[0][1:] + edges[0][:-1]), 0.5 * (edges[1][1:] + edges[1][:-1])
+    if set(formula.variables) <= {"r", "z", "eta", "theta", "rho", "phi"}:
+        # Hit variables are functions of (r, z) (and phi, held at its median): the
+        # formula's isocurves on a smooth grid.
+        zz, rr = np.meshgrid(zc / 1000.0, rc / 1000.0, indexing="ij")
+        theta = np.arctan2(rr, zz)
+        grid = pd.DataFrame(
+            {
+                "r": rr.ravel(),
+                "z": zz.ravel(),
+                "theta": theta.ravel(),
+                "eta": -np.log(np.tan(theta / 2)).ravel(),
+                "rho": np.hypot(rr, zz).ravel(),
+                "phi": np.full(rr.size, float(np.median(table.physics["phi"]))),
+            }
+        )
+        fmean = formula.predict(grid).reshape(zz.shape)
+    else:  # pair variables: the formula's mean over each bin's rows
+        pred = formula.predict(table.physics)
+        fmean = binned_statistic_2d(z, r, pred, "mean", bins=edges).statistic
     with _style():
         fig, ax = _figure()
         mesh = ax.pcolormesh(edges[0], edges[1], mean.T, cmap="coolwarm", shading="flat")
         fig.colorbar(mesh, ax=ax, label="mean activation")
-        zc, rc = 0.5 * (edges[0][1:] + edges[0][:-1]), 0.5 * (edges[1][1:] + edges[1][:-1])
         if np.isfinite(fmean).sum() > 4 and np.nanstd(fmean) > 0:
             cs = ax.contour(
                 zc, rc, np.ma.masked_invalid(fmean.T), levels=6, colors="k", linewidths=0.8

@@ -380,9 +380,9 @@ def trackformer_probe(model_dir: Path, events: Sequence[Any], metric: str) -> Pr
     targets["eta"] = cands.eta[order]
     targets["pt"] = cands.pt[order]
     lengths = np.diff(cands.offsets)[order]
-    physics = pd.DataFrame(
-        {"eta": cands.eta[order], "pt": cands.pt[order], "n_hits": lengths.astype(float)}
-    )
+    # A candidate's physics variables are its true track parameters and its length.
+    physics = targets[list(TRACK_PARAMS)].copy()
+    physics["n_hits"] = lengths.astype(float)
     hit_names, glob = _trackformer_names(feat)
     return Probe(
         "trackformer",
