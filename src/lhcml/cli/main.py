@@ -26,6 +26,7 @@ from lhcml.cli.reconstruct import reconstruct
 from lhcml.cli.score import score
 from lhcml.cli.seed import seed
 from lhcml.cli.simulate import simulate
+from lhcml.cli.subset import subset
 from lhcml.errors import LhcmlError
 
 err_console = Console(stderr=True)
@@ -76,6 +77,7 @@ app.command("seed")(seed)
 app.command("reconstruct")(reconstruct)
 app.command("score")(score)
 app.command("evaluate")(evaluate)
+app.command("subset")(subset)
 app.add_typer(fit_app, name="fit")
 app.add_typer(gnn_app, name="gnn")
 app.add_typer(jets_app, name="jets")

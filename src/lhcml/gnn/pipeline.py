@@ -45,11 +45,15 @@ def default_model_dir() -> Path:
 
 @dataclass
 class ChainResult:
-    """Tracks of one event and the time of each stage [s]."""
+    """Tracks of one event, the time of each stage [s], and each stage's edges (rows into
+    the event's hits; ``scores`` are the classifier's, one per edge of the last stage) so
+    that an edge lost on the way can be traced to the stage that lost it."""
 
     tracks: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
     n_edges: dict[str, int] = field(default_factory=dict)
+    edges: dict[str, np.ndarray] = field(default_factory=dict)
+    scores: np.ndarray | None = None
 
 
 class GNNChain:
@@ -153,6 +157,7 @@ class GNNChain:
             )
         timings["graph_construction"] = time.perf_counter() - t0
         n_edges["graph_construction"] = edge_index.shape[1]
+        stage_edges = {"graph_construction": edge_index}
 
         x = torch.from_numpy(nodes.x).to(self.device)
         ei = torch.from_numpy(edge_index).to(self.device)
@@ -164,6 +169,7 @@ class GNNChain:
                 _sync(self.device)
                 timings["edge_filter"] = time.perf_counter() - t0
                 n_edges["edge_filter"] = int(ei.shape[1])
+                stage_edges["edge_filter"] = ei.cpu().numpy()
             t0 = time.perf_counter()
             from lhcml.gnn.lightning import compact
 
@@ -171,10 +177,11 @@ class GNNChain:
             _sync(self.device)
             timings["edge_classifier"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        edge_np, score_np = ei.cpu().numpy(), scores.float().cpu().numpy()
         tid = build_tracks(
             nodes.n_nodes,
-            ei.cpu().numpy(),
-            scores.float().cpu().numpy(),
+            edge_np,
+            score_np,
             distance_key(nodes.x),
             **{
                 "cc_threshold": self.threshold,
@@ -184,7 +191,7 @@ class GNNChain:
         )
         timings["track_building"] = time.perf_counter() - t0
         tracks = pd.DataFrame({"hit_id": nodes.hit_id, "track_id": tid})
-        return ChainResult(tracks, timings, n_edges)
+        return ChainResult(tracks, timings, n_edges, stage_edges, score_np)
 
 
 def _without_truth(event: Any) -> Any:

@@ -1,0 +1,231 @@
+"""The GNN chain on simulated, real and reduced events, side by side in one run.
+
+Every row is one event kind: a held-out simulated ttbar <mu> = 200 event, the shared real
+TrackML event, and each of them reduced by one knob of :func:`lhcml.data.subset.make_subset`
+at a time (barrel volumes only, 20 % of the particles, no double hits, noise share), then
+all knobs together (the hepqpr-qallse reduction). Columns: efficiency (double majority,
+pT > 1 GeV, >= 5 hits, primaries), fake and duplicate rates (tracks of >= 3 hits), the
+TrackML score, where the fiducial particles' truth edges are lost (share kept by the
+graph, the edge filter and the classifier's cut), the share of missed particles left with
+no hit on any track, and seconds per event.
+
+    python benchmarks/bench_realdata.py [--sim DIR] [--noisy-sim DIR] [--real DIR]
+        [--repeats 5] [--threads 1] [--json OUT.json]
+
+Missing ``--sim`` / ``--noisy-sim`` events are simulated (seed 101, held out of the
+shipped model set's training; ``--noisy-sim`` with ``--noise 0.35``, a 26 % noise share,
+so that every noise share up to that can be sampled). ``--real`` defaults to
+``../shared/data/trackml`` beside the checkout. Reductions with ``density < 1`` are drawn
+``--repeats`` times (seeds 0..) and their counts pooled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from lhcml.data.subset import BARREL_VOLUMES, SubsetConfig, make_subset
+from lhcml.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: (row name, event kind, reduction); kind "noisy" is the simulated event with noise.
+CASES: list[tuple[str, str, SubsetConfig | None]] = [
+    ("full", "base", None),
+    ("barrel 8,13,17", "base", SubsetConfig(volumes=BARREL_VOLUMES)),
+    ("density 0.2", "base", SubsetConfig(density=0.2)),
+    ("no double hits", "base", SubsetConfig(double_hits=False)),
+    ("noise 0 %", "noisy", SubsetConfig(noise_fraction=0.0)),
+    ("noise 15 %", "noisy", SubsetConfig(noise_fraction=0.15)),
+    ("noise 23 %", "noisy", SubsetConfig(noise_fraction=0.23)),
+    (
+        "qallse: all four",
+        "noisy",
+        SubsetConfig(volumes=BARREL_VOLUMES, density=0.2, double_hits=False, noise_fraction=0.23),
+    ),
+]
+
+
+@dataclass
+class Counts:
+    """Pooled counts of one row."""
+
+    found: int = 0
+    fiducial: int = 0
+    fakes: int = 0
+    tracks: int = 0
+    found_atlas: int = 0
+    fakes_atlas: int = 0
+    duplicates: int = 0
+    matched: int = 0
+    score: list[float] = field(default_factory=list)
+    edges: dict[str, list[int]] = field(default_factory=dict)
+    no_track: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        def r(k: int, n: int) -> float:
+            return k / n if n else float("nan")
+
+        return {
+            "efficiency": r(self.found, self.fiducial),
+            "n_fiducial": self.fiducial,
+            "fake_rate": r(self.fakes, self.tracks),
+            "efficiency_atlas": r(self.found_atlas, self.fiducial),
+            "fake_rate_atlas": r(self.fakes_atlas, self.tracks),
+            "duplicate_rate": r(self.duplicates, self.matched),
+            "score": float(np.mean(self.score)),
+            **{f"edges_{k}": r(v[0], v[1]) for k, v in self.edges.items()},
+            "missed_without_track": r(self.no_track, self.fiducial - self.found),
+            "seconds": float(np.mean(self.seconds)),
+        }
+
+
+def simulate(out: Path, noise: float) -> None:
+    cmd = ["lhcml", "simulate", "--mu", "200", "--events", "1", "--seed", "101"]
+    cmd += ["--out", str(out)] + (["--noise", str(noise)] if noise else [])
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def measure(chain: Any, event: Any, detectors: Any, counts: Counts) -> None:
+    from lhcml.gnn.features import target_particles, truth_edges, truth_edges_found
+    from lhcml.metrics.tracking import FiducialSelection, tracking_performance
+    from lhcml.metrics.trackml import score_event
+
+    fid = FiducialSelection(pt_min=1.0, min_hits=5)
+    t0 = time.perf_counter()
+    res = chain.reconstruct(event, detectors=detectors)
+    counts.seconds.append(time.perf_counter() - t0)
+    perf = tracking_performance(res.tracks, event.truth, event.particles, fiducial=fid)
+    counts.found += perf.efficiency.k
+    counts.fiducial += perf.efficiency.n
+    counts.fakes += perf.fake_rate.k
+    counts.tracks += perf.fake_rate.n
+    counts.duplicates += perf.duplicate_rate.k
+    counts.matched += perf.duplicate_rate.n
+    atlas = tracking_performance(
+        res.tracks, event.truth, event.particles, fiducial=fid, matching="atlas"
+    )
+    counts.found_atlas += atlas.efficiency.k
+    counts.fakes_atlas += atlas.fake_rate.k
+    counts.score.append(score_event(event.truth, res.tracks))
+    # Truth edges of the fiducial particles: which stage loses them.
+    tedges, tpid = truth_edges(event)
+    tedges = tedges[:, np.isin(tpid, target_particles(event, fid))]
+    n = len(event.hits)
+    stages = dict(res.edges)
+    assert res.scores is not None
+    last = list(stages)[-1]
+    stages["classifier"] = stages[last][:, res.scores >= chain.threshold]
+    for name, ei in stages.items():
+        k = int(truth_edges_found(ei, tedges, n).sum())
+        prev = counts.edges.setdefault(name, [0, 0])
+        prev[0] += k
+        prev[1] += tedges.shape[1]
+    # Missed fiducial particles whose hits are on no track at all.
+    pid = event.truth.set_index("hit_id")["particle_id"]
+    on_track = res.tracks.set_index("hit_id")["track_id"].reindex(pid.index).to_numpy() >= 0
+    fiducial = target_particles(event, fid)
+    assigned = np.unique(pid.to_numpy()[on_track])
+    from lhcml.metrics.tracking import match_tracks
+
+    tracks = match_tracks(res.tracks, event.truth, "double_majority")
+    found = np.unique(tracks.loc[tracks["matched"] & (tracks["nhits"] >= 3), "particle_id"])
+    missed = np.setdiff1d(fiducial, found)
+    counts.no_track += int((~np.isin(missed, assigned)).sum())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sim", type=Path, default=None)
+    ap.add_argument("--noisy-sim", type=Path, default=None)
+    ap.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "data" / "trackml")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    from lhcml.gnn.files import find_detectors
+    from lhcml.gnn.pipeline import GNNChain
+    from lhcml.io import read_detectors, read_event
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_realdata_"))
+    if args.sim is None:
+        args.sim = tmp / "sim"
+        simulate(args.sim, 0.0)
+    if args.noisy_sim is None:
+        args.noisy_sim = tmp / "noisy"
+        simulate(args.noisy_sim, 0.35)
+    chain = GNNChain(threads=args.threads)
+    chain.reconstruct(read_event(args.sim))  # warm-up: numba compiles on the first event
+    sources: dict[str, dict[str, Any]] = {
+        "simulated": {"base": read_event(args.sim), "noisy": read_event(args.noisy_sim)}
+    }
+    det = None
+    if args.real.exists():
+        real = read_event(args.real)
+        det_file = find_detectors(args.real)
+        det = read_detectors(det_file) if det_file is not None else None
+        # The real event's own noise (15 %) serves both kinds.
+        sources["real"] = {"base": real, "noisy": real}
+    else:
+        print(f"no real event at {args.real}: simulated rows only", file=sys.stderr)
+
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for source, events in sources.items():
+        detectors = det if source == "real" else None
+        for name, kind, cfg in CASES:
+            counts = Counts()
+            seeds = range(args.repeats) if cfg is not None and cfg.density < 1 else [0]
+            try:
+                for seed in seeds:
+                    event = events[kind]
+                    if cfg is not None:
+                        event = make_subset(event, dataclasses.replace(cfg, seed=seed))
+                    measure(chain, event, detectors, counts)
+            except InputError as e:  # e.g. fewer noise hits in the event than asked for
+                print(f"{source} {name}: skipped: {e}", file=sys.stderr)
+                continue
+            results.setdefault(source, {})[name] = counts.row()
+            print(f"{source:9s} {name:18s} {counts.row()}", file=sys.stderr)
+
+    table = Table(title="GNN chain (shipped set) on simulated, real and reduced events")
+    stages = [k for k in next(iter(next(iter(results.values())).values())) if "edges_" in k]
+    cols = ["event", "reduction", "eff. DM (n)", "eff. ATLAS", "fake DM", "fake ATLAS", "dup."]
+    cols += ["score"] + [f"edges: {k[6:]}" for k in stages] + ["missed: no track", "s/event"]
+    for c in cols:
+        table.add_column(c, justify="right")
+    for source, rows in results.items():
+        for name, r in rows.items():
+            table.add_row(
+                source,
+                name,
+                f"{r['efficiency']:.1%} ({r['n_fiducial']})",
+                f"{r['efficiency_atlas']:.1%}",
+                f"{r['fake_rate']:.1%}",
+                f"{r['fake_rate_atlas']:.1%}",
+                f"{r['duplicate_rate']:.1%}",
+                f"{r['score']:.3f}",
+                *(f"{r[k]:.1%}" for k in stages),
+                f"{r['missed_without_track']:.0%}",
+                f"{r['seconds']:.2f}",
+            )
+    Console(width=200).print(table)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
