@@ -23,18 +23,37 @@ CONFIGS = sorted((Path(__file__).resolve().parents[2] / "experiments" / "gnn").g
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_builds_every_class(path: Path) -> None:
+    from lhcml.gnn.augment import subset_config
+
     cfg = load_config(path)
-    for spec in cfg["samples"].values():
-        SimulationConfig.from_dict(spec["simulation"]).validate()
+    root = Path(__file__).resolve().parents[2]
+    for name, spec in cfg["samples"].items():
+        if "from" in spec:  # a derived sample (lhcml.gnn.augment)
+            assert spec["from"] in cfg["samples"], name
+            subset_config(spec["subset"], seed=0, where=f"samples.{name}.subset")
+        else:
+            SimulationConfig.from_dict(spec["simulation"]).validate()
     assert set(cfg["splits"]) == {"train", "val", "test"}
+    train = cfg["splits"]["train"]
+    assert set(train if isinstance(train, list) else [train]) <= set(cfg["samples"])
     target_selection(cfg)
-    ModuleMap(**cfg["module_map"]["params"])
+    if cfg.get("target_train"):
+        target_selection({"target": cfg["target_train"]})
+    for stage in ("module_map", "metric_learning"):
+        if "from" in cfg[stage]:  # copied from a model set in the repo
+            assert (root / cfg[stage]["from"] / "chain.yaml").is_file(), stage
+    if "params" in cfg["module_map"]:
+        ModuleMap(**cfg["module_map"]["params"])
     ml = cfg["metric_learning"]
-    MetricLearningModule(MetricLearning(**ml["model"]), **ml["training"])
+    if "model" in ml:
+        MetricLearningModule(MetricLearning(**ml["model"]), **ml["training"])
     ef = cfg["edge_filter"]
-    EdgeFilterModule(EdgeFilter(**ef["model"]), **ef["training"])
+    if ef.get("enabled", True):
+        EdgeFilterModule(EdgeFilter(**ef["model"]), **ef["training"])
     ec = cfg["edge_classifier"]
     EdgeClassifierModule(InteractionNetwork(**ec["model"]), **ec["training"])
+    if ec.get("init_from"):
+        assert (root / ec["init_from"]).is_file()
     assert cfg["track_building"]["method"] in METHODS
     trainer = make_trainer(ec["trainer"], Path("/nonexistent"), progress=False)
     assert trainer.max_epochs == ec["trainer"]["max_epochs"]

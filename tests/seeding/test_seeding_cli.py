@@ -116,10 +116,29 @@ def test_user_errors_exit_2(event_dir: Path, tmp_path: Path, args: list[str], me
     assert message in res.output
 
 
-def test_events_without_spacepoints_exit_2(tmp_path: Path, small_event: Event) -> None:
+def test_events_without_spacepoints_seed_pixel_hits(tmp_path: Path, small_event: Event) -> None:
+    from lhcml.seeding.io import HIT_COLUMNS, read_seeds
+    from lhcml.seeding.spacepoints import default_layers
+
     bare = Event(3, small_event.hits, small_event.particles, small_event.truth)
     write_event(bare, tmp_path / "ev")
     res = runner.invoke(app, ["seed", str(tmp_path / "ev"), "-o", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    assert "built from their pixel hits" in " ".join(res.output.split())
+    # Every seed hit is a hit of a space-point layer.
+    layers = {(v * 100 + ly) for v, ly in default_layers()}
+    hits = small_event.hits.set_index("hit_id")
+    seeds = read_seeds(tmp_path / "s" / "event000000003-seeds.parquet")
+    assert len(seeds) > 0
+    ids = seeds[list(HIT_COLUMNS)].to_numpy().ravel()
+    key = hits.loc[ids, "volume_id"].to_numpy() * 100 + hits.loc[ids, "layer_id"].to_numpy()
+    assert set(key) <= layers
+
+
+def test_events_without_pixel_hits_exit_2(tmp_path: Path, small_event: Event) -> None:
+    hits = small_event.hits.assign(volume_id=12)
+    write_event(Event(3, hits, small_event.particles, small_event.truth), tmp_path / "ev")
+    res = runner.invoke(app, ["seed", str(tmp_path / "ev"), "-o", str(tmp_path / "s")])
     assert res.exit_code == 2
-    assert "no spacepoints table" in res.output
-    assert "from_pixel_hits" in res.output
+    assert "no hit in the pixel layers" in " ".join(res.output.split())
+    assert not (tmp_path / "s" / "event000000003-seeds.parquet").exists()

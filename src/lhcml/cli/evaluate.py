@@ -5,6 +5,7 @@ seed files (``lhcml seed``)."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -76,6 +77,21 @@ def evaluate(
         typer.Option("--skip-missing", help="Evaluate only the events that have a submission."),
     ] = False,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots.")] = True,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            help="GNN model set whose module map's coverage of the events' true edges is "
+            "reported (default: the shipped set)."
+        ),
+    ] = None,
+    coverage: Annotated[
+        bool,
+        typer.Option(
+            "--coverage/--no-coverage",
+            help="Report the share of the fiducial particles' true edges outside the module "
+            "map, and of hits in modules it never saw.",
+        ),
+    ] = True,
     seeds: Annotated[
         bool,
         typer.Option(
@@ -141,7 +157,51 @@ def evaluate(
     table.add_row("TrackML score", f"{result.score_mean:.4f}", std, "")
     console = Console()
     console.print(table)
+    if coverage:
+        cov = _module_map_coverage(events, [e.event_id for e in result.events], models, fiducial)
+        if cov is not None:
+            k, n = cov["truth_edges_outside"], cov["truth_edges"]
+            console.print(
+                f"true edges of fiducial particles outside the module map: {k / max(n, 1):.2%}"
+                f" ({k} / {n}); hits in modules it never saw: "
+                f"{cov['unknown_hits'] / max(cov['hits'], 1):.2%} ({cov['unknown_hits']})",
+                highlight=False,
+            )
+            summary = out / "summary.json"
+            if summary.is_file():
+                from lhcml.io import write_json_atomic
+
+                data = json.loads(summary.read_text())
+                data["module_map_coverage"] = cov
+                write_json_atomic(summary, data)
     console.print(f"wrote {len(result.files)} file(s) to [bold]{out}[/]", highlight=False)
+
+
+def _module_map_coverage(
+    events: Path, event_ids: list[int], models: Path | None, fiducial: Any
+) -> dict[str, Any] | None:
+    """Pooled :func:`~lhcml.gnn.graph_construction.evaluate.module_map_coverage` of the
+    evaluated events (``None`` when the model set has no module map)."""
+    from lhcml.gnn.files import find_detectors
+    from lhcml.gnn.graph_construction.evaluate import module_map_coverage
+    from lhcml.gnn.pipeline import GNNChain
+    from lhcml.io import read_detectors, read_event
+
+    chain = GNNChain(models, graph_construction="module_map")
+    if getattr(chain, "module_map", None) is None:
+        return None
+    det_file = find_detectors(events)
+    det = read_detectors(det_file) if det_file is not None else None
+    total: dict[str, Any] = {}
+    for eid in event_ids:
+        event = read_event(events, eid if events.is_dir() else None)
+        one = module_map_coverage(
+            event, chain.module_map, centres=chain.centres, detectors=det, fiducial=fiducial
+        )
+        for key, value in one.items():
+            total[key] = total.get(key, 0) + value
+    total["model_set"] = str(chain.model_dir)
+    return total
 
 
 def _evaluate_seeds(

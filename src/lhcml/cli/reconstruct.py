@@ -58,7 +58,18 @@ def reconstruct(
         device=device,
         detectors=detectors,
     )
-    Console().print(
+    console = Console()
+    for r in result:
+        if r.unknown_hits:
+            # Those hits get no edge: their particles cannot be found (wrong volume ids,
+            # another detector, a module map fit on too few events).
+            console.print(
+                f"[yellow]warning:[/] event {r.event_id}: {r.unknown_hits} of {r.n_hits} hits "
+                f"({r.unknown_share:.1%}) are in modules the module map never saw; they are "
+                "on no track",
+                highlight=False,
+            )
+    console.print(
         f"wrote {len(result)} submission(s) to [bold]{out}[/] "
         f"({sum(r.seconds for r in result) / max(len(result), 1):.2f} s per event)"
     )

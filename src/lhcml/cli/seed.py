@@ -103,6 +103,14 @@ def seed(
             "hashing": None if hashing is None else hashing.to_dict(),
         },
     )
+    built = [r for r in results if r.from_hits]
+    if built:
+        console.print(
+            f"{len(built)} event(s) without a spacepoints table (TrackML files): space points "
+            f"built from their pixel hits ({sum(r.n_spacepoints for r in built) / len(built):.0f}"
+            " per event; lhcml.seeding.spacepoints.from_pixel_hits)",
+            highlight=False,
+        )
     n = max(len(results), 1)
     console.print(
         f"wrote {len(results)} seed file(s) to [bold]{out}[/]: "

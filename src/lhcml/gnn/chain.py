@@ -70,21 +70,55 @@ def simulate_samples(
     """Simulate the config's ``samples`` (resuming complete events); their folders by name.
 
     Each sample: ``simulation`` (:class:`lhcml.simulation.SimulationConfig` fields),
-    ``events`` and ``first_event``.
+    ``events`` and ``first_event``; or ``from`` (an earlier sample) and ``subset``:
+    reduced copies of that sample's events (:func:`lhcml.gnn.augment.derive_sample`).
     """
+    from lhcml.gnn.augment import derive_sample
     from lhcml.simulation import SimulationConfig, simulate_events
 
-    dirs = {}
+    dirs: dict[str, Path] = {}
     for name, spec in section(config, "samples").items():
         if not isinstance(spec, dict):
             raise ConfigError(f"samples.{name} must be a mapping")
-        sim = SimulationConfig.from_dict(spec.get("simulation") or {})
         out = data_dir / name
-        events = int(spec.get("events", 1))
         first = int(spec.get("first_event", 0))
-        simulate_events(sim, out, events=events, first_event=first, jobs=jobs)
+        if "from" in spec:
+            source = spec["from"]
+            if source not in dirs:
+                raise ConfigError(
+                    f"samples.{name}.from: '{source}' is not a sample listed before it"
+                )
+            if not isinstance(spec.get("subset"), dict):
+                raise ConfigError(f"samples.{name}: a derived sample needs a 'subset' mapping")
+            n = spec.get("events")
+            derive_sample(
+                dirs[source],
+                out,
+                spec["subset"],
+                name=name,
+                events=None if n is None else int(n),
+                first_event=first,
+                seed=int(spec.get("seed", 0)),
+            )
+        else:
+            sim = SimulationConfig.from_dict(spec.get("simulation") or {})
+            events = int(spec.get("events", 1))
+            simulate_events(sim, out, events=events, first_event=first, jobs=jobs)
         dirs[name] = out
     return dirs
+
+
+def _copy_trained(source: str | Path, names: Sequence[str], dest: Path) -> dict[str, Any]:
+    """Take a stage's trained files from another model set (``from:`` in its section)."""
+    import shutil
+
+    src = Path(source)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if not (src / name).is_file():
+            raise ConfigError(f"from: {src} has no {name}")
+        shutil.copyfile(src / name, dest / name)
+    return {"from": str(src), "files": list(names)}
 
 
 def _done(path: Path, resume: bool) -> bool:
@@ -138,8 +172,18 @@ def train_chain(
             raise ConfigError(f"splits: sample '{name}' is not in samples")
         return samples[name]
 
-    train, val, test = (sample(splits[k]) for k in ("train", "val", "test"))
+    train_names = splits["train"] if isinstance(splits["train"], list) else [splits["train"]]
+    train_dirs = [sample(n) for n in train_names]
+    train = train_dirs[0]
+    val, test = (sample(splits[k]) for k in ("val", "test"))
     named = {"train": train, "val": val, "test": test}
+    # Training labels may use a wider target than the reported one (``target_train``):
+    # e.g. decay products, which real TrackML events count as primaries.
+    train_target = (
+        target_selection({"target": config["target_train"]})
+        if config.get("target_train")
+        else target
+    )
     metrics: dict[str, Any] = {}
 
     def step(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -156,16 +200,32 @@ def train_chain(
     # 1. Module map.
     mm_dir = work / "module_map"
     mm_cfg = section(config, "module_map")
-    fit_samples = [sample(s) for s in mm_cfg.get("fit_samples", [splits["train"]])]
-    metrics["module_map_train"] = step(
-        "module_map_train",
-        lambda: module_map_train(fit_samples, mm_dir, mm_cfg.get("params"), progress=progress),
-    )
-    for split, src in named.items():
+    if mm_cfg.get("from"):
+        metrics["module_map_train"] = step(
+            "module_map_train",
+            lambda: _copy_trained(
+                mm_cfg["from"], ["module_map.parquet", "module_centres.parquet"], mm_dir
+            ),
+        )
+    else:
+        fit_samples = [sample(s) for s in mm_cfg.get("fit_samples", [train_names[0]])]
+        metrics["module_map_train"] = step(
+            "module_map_train",
+            lambda: module_map_train(fit_samples, mm_dir, mm_cfg.get("params"), progress=progress),
+        )
+    inputs = [("train", n, d) for n, d in zip(train_names, train_dirs, strict=True)]
+    inputs += [("val", splits["val"], val), ("test", splits["test"], test)]
+    for split, name, src in inputs:
+        # One step per training sample; the first keeps the single-sample step name.
+        label = split if name == train_names[0] or split != "train" else f"{split}_{name}"
         step(
-            f"module_map_infer_{split}",
+            f"module_map_infer_{label}",
             lambda src=src, split=split: module_map_infer(
-                mm_dir, src, mm_dir / "graphs" / split, target=target, progress=progress
+                mm_dir,
+                src,
+                mm_dir / "graphs" / split,
+                target=train_target if split == "train" else target,
+                progress=progress,
             ),
         )
     metrics["module_map"] = step(
@@ -178,7 +238,12 @@ def train_chain(
     # 2. Metric learning (the alternative graph builder).
     ml_cfg = section(config, "metric_learning")
     ml_dir = work / "metric_learning"
-    if ml_cfg.get("enabled", True):
+    if ml_cfg.get("from"):
+        step(
+            "metric_learning_train",
+            lambda: _copy_trained(ml_cfg["from"], ["metric_learning.pt"], ml_dir),
+        )
+    elif ml_cfg.get("enabled", True):
         for split in ("train", "val", "test"):
             ids = ml_cfg.get(f"{split}_events")
             step(

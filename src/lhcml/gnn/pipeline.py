@@ -54,6 +54,8 @@ class ChainResult:
     n_edges: dict[str, int] = field(default_factory=dict)
     edges: dict[str, np.ndarray] = field(default_factory=dict)
     scores: np.ndarray | None = None
+    #: Hits in modules the module map never saw (they get no edge, so no track).
+    unknown_hits: int = 0
 
 
 class GNNChain:
@@ -136,6 +138,7 @@ class GNNChain:
         timings["features"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        unknown = 0
         if self.method == "module_map":
             hits = event.hits
             if detectors is not None:
@@ -143,6 +146,7 @@ class GNNChain:
 
                 hits = translate_modules(hits, detectors, self.centres)
             edge_index = self.module_map.build_edges(hits)
+            unknown = int((~self.module_map.known_hits(hits)).sum())
         else:
             from lhcml.gnn.graph_construction.metric_learning import embed, radius_graph
 
@@ -191,7 +195,7 @@ class GNNChain:
         )
         timings["track_building"] = time.perf_counter() - t0
         tracks = pd.DataFrame({"hit_id": nodes.hit_id, "track_id": tid})
-        return ChainResult(tracks, timings, n_edges, stage_edges, score_np)
+        return ChainResult(tracks, timings, n_edges, stage_edges, score_np, unknown)
 
 
 def _without_truth(event: Any) -> Any:

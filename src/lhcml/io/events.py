@@ -2,7 +2,9 @@
 
 One file per table per event, named as in the TrackML challenge:
 ``event000000042-hits.parquet`` (lhcml default), ``event000000042-hits.csv`` or
-``.csv.gz`` (TrackML CSV; lhcml's CSV is TrackML's plus extra particle columns).
+``.csv.gz`` (TrackML CSV; lhcml's CSV is TrackML's plus extra particle columns). Any other
+prefix is read too (``mini1-hits.csv``, ``20-density-hits.csv``, as hepqpr-qallse and
+users name files): its event id is the last number in the prefix, else 0.
 ``event000000042-meta.json`` holds provenance and is written last, so an event whose meta
 file exists is complete (used by resumable simulation).
 """
@@ -35,7 +37,7 @@ EXTENSIONS: tuple[str, ...] = (".parquet", ".csv", ".csv.gz")
 # Unquoted, as the TrackML challenge files are.
 _CSV_OPTIONS = pacsv.WriteOptions(quoting_style="none")
 _PREFIX_RE = re.compile(r"^event(\d+)$")
-_FILE_RE = re.compile(r"^event(\d+)-(\w+)\.(parquet|csv|csv\.gz|json)$")
+_FILE_RE = re.compile(rf"^(.+)-({'|'.join(TABLES)}|meta)\.(parquet|csv|csv\.gz|json)$")
 
 
 def event_prefix(directory: str | Path, event_id: int) -> Path:
@@ -84,17 +86,45 @@ def event_complete(directory: str | Path, event_id: int) -> bool:
     return Path(f"{event_prefix(directory, event_id)}-meta.json").is_file()
 
 
-def list_events(directory: str | Path) -> list[int]:
-    """Event ids with a hits file in ``directory``, sorted."""
+def prefix_event_id(name: str) -> int:
+    """Event id of a file prefix: ``event000000042`` -> 42, ``mini1`` -> 1, ``mini`` -> 0."""
+    m = _PREFIX_RE.match(name)
+    if m:
+        return int(m.group(1))
+    numbers = re.findall(r"\d+", name)
+    return int(numbers[-1]) if numbers else 0
+
+
+def event_prefixes(directory: str | Path) -> dict[int, Path]:
+    """Prefix of each event with a hits file in ``directory``, by event id, sorted.
+
+    Raises:
+        InputError: not a directory, or two prefixes give one event id
+            (``a1-hits.csv`` and ``b1-hits.csv``): read them by prefix instead.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError("not a directory", path=directory)
-    ids = set()
-    for f in directory.iterdir():
+    found: dict[int, Path] = {}
+    for f in sorted(directory.iterdir()):
         m = _FILE_RE.match(f.name)
-        if m and m.group(2) == "hits":
-            ids.add(int(m.group(1)))
-    return sorted(ids)
+        if not (m and m.group(2) == "hits"):
+            continue
+        prefix = directory / m.group(1)
+        eid = prefix_event_id(m.group(1))
+        if found.get(eid, prefix) != prefix:
+            raise InputError(
+                f"two events with id {eid} ({found[eid].name}-hits and {prefix.name}-hits): "
+                "pass one prefix, e.g. DIR/" + prefix.name,
+                path=directory,
+            )
+        found[eid] = prefix
+    return dict(sorted(found.items()))
+
+
+def list_events(directory: str | Path) -> list[int]:
+    """Event ids with a hits file in ``directory``, sorted."""
+    return list(event_prefixes(directory))
 
 
 def find_event_files(
@@ -153,26 +183,30 @@ def resolve_prefix(path: str | Path, event_id: int | None = None) -> tuple[Path,
     """Turn a directory + event id, a prefix or a table file into ``(prefix, event_id)``.
 
     Accepts ``dir`` with ``event_id`` (or a directory holding exactly one event),
-    ``dir/event000000001``, or ``dir/event000000001-hits.csv.gz``.
+    ``dir/event000000001``, ``dir/event000000001-hits.csv.gz``, and the same with any
+    other prefix (``dir/mini1``, ``dir/mini1-hits.csv``).
     """
     path = Path(path)
     if path.is_dir():
+        prefixes = event_prefixes(path)
         if event_id is None:
-            event_id = only_event(path, list_events(path))
-        return event_prefix(path, event_id), event_id
+            event_id = only_event(path, list(prefixes))
+        return prefixes.get(event_id, event_prefix(path, event_id)), event_id
     m = _FILE_RE.match(path.name)
     if m:
-        return path.with_name(f"event{m.group(1)}"), int(m.group(1))
-    m = _PREFIX_RE.match(path.name)
-    if m:
-        parsed = int(m.group(1))
-        if event_id is not None and event_id != parsed:
-            raise InputError(f"event id {event_id} does not match the prefix", path=path)
-        return path, parsed
-    raise InputError(
-        "expected an event prefix like DIR/event000000001, an event file, or a directory",
-        path=path,
-    )
+        prefix = path.with_name(m.group(1))
+    elif _PREFIX_RE.match(path.name) or find_table(path, "hits") is not None:
+        prefix = path
+    else:
+        raise InputError(
+            "expected an event prefix like DIR/event000000001 (or DIR/NAME with a "
+            "NAME-hits.csv beside it), an event file, or a directory",
+            path=path,
+        )
+    parsed = prefix_event_id(prefix.name)
+    if event_id is not None and event_id != parsed:
+        raise InputError(f"event id {event_id} does not match the prefix", path=path)
+    return prefix, parsed
 
 
 def find_table(prefix: Path, table: str) -> Path | None:

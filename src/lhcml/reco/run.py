@@ -19,12 +19,23 @@ from lhcml.reco.dbscan import HelixDBSCAN, HelixDBSCANConfig
 
 @dataclass(frozen=True)
 class ReconstructionResult:
-    """One reconstructed event: its submission file, track count and CPU time."""
+    """One reconstructed event: its submission file, track count and CPU time.
+
+    ``unknown_hits`` counts hits in modules the GNN chain's module map never saw (they
+    get no edge, so no track; 0 for DBSCAN); ``n_hits`` all hits of the event.
+    """
 
     event_id: int
     path: Path
     n_tracks: int
     seconds: float
+    n_hits: int = 0
+    unknown_hits: int = 0
+
+    @property
+    def unknown_share(self) -> float:
+        """Share of the event's hits in modules the models never saw."""
+        return self.unknown_hits / self.n_hits if self.n_hits else 0.0
 
 
 #: Track finders of :func:`reconstruct_events`.
@@ -80,8 +91,8 @@ def reconstruct_events(
     else:
         finder = HelixDBSCAN(HelixDBSCANConfig(pt_min=pt_min))
 
-        def find(event: Event, source: Path) -> pd.DataFrame:
-            return finder.find_tracks(event.hits)
+        def find(event: Event, source: Path) -> tuple[pd.DataFrame, int]:
+            return finder.find_tracks(event.hits), 0
 
     results = []
     with Progress(disable=not progress, transient=True) as bar:
@@ -89,7 +100,7 @@ def reconstruct_events(
         for source, eid in sources:
             event = read_event(source, eid if source.is_dir() else None, parts=["hits"])
             start = time.perf_counter()
-            tracks = find(event, source)
+            tracks, unknown = find(event, source)
             seconds = time.perf_counter() - start
             path = write_submission(tracks, submission_path(out_dir, event.event_id))
             results.append(
@@ -98,6 +109,8 @@ def reconstruct_events(
                     path,
                     int(tracks["track_id"][tracks["track_id"] >= 0].nunique()),
                     seconds,
+                    len(event.hits),
+                    unknown,
                 )
             )
             bar.advance(task)
@@ -112,13 +125,31 @@ def _gnn_finder(chain: Any, detectors: str | Path | None) -> Any:
 
     cache: dict[Path, pd.DataFrame] = {}
 
-    def find(event: Event, source: Path) -> pd.DataFrame:
+    def find(event: Event, source: Path) -> tuple[pd.DataFrame, int]:
+        from lhcml.data.event import PIXEL_VOLUMES
+        from lhcml.errors import InputError
+
+        if not event.hits["volume_id"].isin(PIXEL_VOLUMES).any():
+            raise InputError(
+                f"event {event.event_id} has no pixel hits (volumes {list(PIXEL_VOLUMES)}): "
+                "the GNN chain's graphs and training start in the pixel detector "
+                "(TrackML / ACTS Generic layout)",
+                path=source,
+            )
         det_file = Path(detectors) if detectors is not None else find_detectors(source)
         det = None
         if det_file is not None:
             if det_file not in cache:
                 cache[det_file] = read_detectors(det_file)
             det = cache[det_file]
-        return chain.reconstruct(event, detectors=det).tracks
+        try:
+            result = chain.reconstruct(event, detectors=det)
+        except InputError as e:
+            if det_file is None or e.path is not None:
+                raise
+            raise InputError(
+                f"event {event.event_id}: {e.message}", path=det_file, column=e.column
+            ) from e
+        return result.tracks, result.unknown_hits
 
     return find

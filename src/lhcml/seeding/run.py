@@ -20,7 +20,11 @@ METHODS: tuple[str, ...] = ("standard", "hashing", "acts")
 
 @dataclass(frozen=True)
 class SeedRunResult:
-    """One seeded event: counts, seeding seconds (wall, CPU) and the file written."""
+    """One seeded event: counts, seeding seconds (wall, CPU) and the file written.
+
+    ``from_hits`` says the event had no ``spacepoints`` table (TrackML files) and its space
+    points were built from its pixel hits (:func:`~lhcml.seeding.spacepoints.from_pixel_hits`).
+    """
 
     event_id: int
     n_spacepoints: int
@@ -28,6 +32,7 @@ class SeedRunResult:
     seconds: float
     cpu_seconds: float
     path: Path
+    from_hits: bool = False
 
 
 def _event_ids(events: Path, event_ids: Sequence[int] | None) -> tuple[Path, list[int]]:
@@ -36,7 +41,7 @@ def _event_ids(events: Path, event_ids: Sequence[int] | None) -> tuple[Path, lis
     if events.is_dir():
         ids = list(event_ids) if event_ids else list_events(events)
         if not ids:
-            raise InputError("no events (no event*-hits.* files) in this directory", path=events)
+            raise InputError("no events (no *-hits.* files) in this directory", path=events)
         return events, ids
     prefix, eid = resolve_prefix(events)
     if event_ids and list(event_ids) != [eid]:
@@ -58,7 +63,8 @@ def seed_events(
     """Seed events and write ``out_dir/event<N>-seeds.<fmt>``.
 
     Args:
-        events: event directory or one event prefix; events need a ``spacepoints`` table.
+        events: event directory or one event prefix; events without a ``spacepoints``
+            table (TrackML files) are seeded on space points built from their pixel hits.
         out_dir: output directory.
         event_ids: only these events.
         config: seeding configuration (default physmon).
@@ -68,7 +74,7 @@ def seed_events(
         progress: called with the number of events done after each one.
 
     Raises:
-        InputError: no events, or an event without space points.
+        InputError: no events, or an event with neither space points nor pixel hits.
         ConfigError: unknown method.
     """
     from lhcml.errors import ConfigError
@@ -81,22 +87,29 @@ def seed_events(
     out = Path(out_dir)
     results: list[SeedRunResult] = []
 
-    def spacepoints_of(eid: int) -> pd.DataFrame:
-        hint = (
-            f"event {eid} has no spacepoints table (simulate with lhcml simulate, or build "
-            "space points from pixel hits: lhcml.seeding.spacepoints.from_pixel_hits)"
-        )
-        try:
-            event = read_event(directory, eid, parts=["hits", "spacepoints"])
-        except InputError as e:
-            if "spacepoints" in str(e):
-                raise InputError(hint, path=directory) from e
-            raise
-        if event.spacepoints is None:
-            raise InputError(hint, path=directory)
-        return event.spacepoints
+    def spacepoints_of(eid: int) -> tuple[pd.DataFrame, bool]:
+        from lhcml.io import resolve_prefix
+        from lhcml.io.events import find_table
+        from lhcml.seeding.spacepoints import default_layers, from_pixel_hits
 
-    def write(eid: int, sp: pd.DataFrame, seeds: Seeds) -> None:
+        prefix, _ = resolve_prefix(directory, eid)
+        if find_table(prefix, "spacepoints") is not None:
+            sp = read_event(prefix, eid, parts=["hits", "spacepoints"]).spacepoints
+            assert sp is not None
+            return sp, False
+        # TrackML files have no space-point table: pixel hits are space points.
+        hits = read_event(prefix, eid, parts=["hits"]).hits
+        sp = from_pixel_hits(hits)
+        if sp.empty:
+            layers = sorted(default_layers())
+            raise InputError(
+                f"event {eid} has no spacepoints table and no hit in the pixel layers "
+                f"(volume, layer) {layers} to build space points from",
+                path=prefix,
+            )
+        return sp, True
+
+    def write(eid: int, sp: pd.DataFrame, from_hits: bool, seeds: Seeds) -> None:
         path = write_seeds(
             seeds_table(seeds, sp, bfield=config.bFieldInZ), seeds_path(out, eid, fmt)
         )
@@ -108,6 +121,7 @@ def seed_events(
                 seeds.timings.get("total", float("nan")),
                 seeds.timings.get("cpu", float("nan")),
                 path,
+                from_hits,
             )
         )
         if progress is not None:
@@ -116,16 +130,19 @@ def seed_events(
     if method == "acts":
         from lhcml.seeding.acts_reference import run_acts_seeding
 
-        tables = [spacepoints_of(eid) for eid in ids]
-        for eid, sp, seeds in zip(ids, tables, run_acts_seeding(tables, config), strict=True):
-            write(eid, sp, seeds)
+        read = [spacepoints_of(eid) for eid in ids]
+        tables = [sp for sp, _ in read]
+        for eid, (sp, from_hits), seeds in zip(
+            ids, read, run_acts_seeding(tables, config), strict=True
+        ):
+            write(eid, sp, from_hits, seeds)
         return results
     for eid in ids:
-        sp = spacepoints_of(eid)
+        sp, from_hits = spacepoints_of(eid)
         seeds = (
             find_seeds_hashing(sp, config, hashing)
             if method == "hashing"
             else find_seeds(sp, config)
         )
-        write(eid, sp, seeds)
+        write(eid, sp, from_hits, seeds)
     return results

@@ -198,6 +198,28 @@ class ModuleMap:
 
     # -- applying -------------------------------------------------------------------
 
+    def known_hits(self, hits: pd.DataFrame) -> np.ndarray:
+        """Whether each hit's module is in the map (``(N,)`` bool): a hit of a module the
+        map never saw gets no edge, so it is on no track."""
+        table = self._table()
+        mods = np.union1d(table["m1"].to_numpy(np.int64), table["m2"].to_numpy(np.int64))
+        return np.isin(module_keys(hits), mods)
+
+    def known_pairs(self, hits: pd.DataFrame, edge_index: np.ndarray) -> np.ndarray:
+        """Whether each edge's module pair is in the map, in either order (``(E,)`` bool).
+
+        Args:
+            hits: the event's hits (module ids in the map's numbering).
+            edge_index: ``(2, E)`` rows into ``hits``, e.g. its truth edges.
+        """
+        table = self._table()
+        pairs = pd.MultiIndex.from_arrays([table["m1"].to_numpy(), table["m2"].to_numpy()])
+        keys = module_keys(hits)
+        a, b = keys[edge_index[0]], keys[edge_index[1]]
+        return pd.MultiIndex.from_arrays([a, b]).isin(pairs) | pd.MultiIndex.from_arrays(
+            [b, a]
+        ).isin(pairs)
+
     def build_edges(self, hits: pd.DataFrame) -> np.ndarray:
         """Edges of the event's hits allowed by the map.
 
@@ -405,11 +427,22 @@ def translate_modules(
         new[rows] = np.where(dist <= tol, ref["module_id"].to_numpy()[idx], -1)
     det = detectors[keys].assign(new_module=new)
     merged = hits[keys].merge(det, on=keys, how="left")
-    mod = merged["new_module"].to_numpy()
-    if np.isnan(mod.astype(np.float64)).any() or (mod < 0).any():
+    mod = merged["new_module"].to_numpy(np.float64)
+    unlisted = np.isnan(mod)
+    if unlisted.any():
+        first = merged.loc[unlisted, keys].iloc[0].astype(int).tolist()
         raise InputError(
-            "some hit modules have no counterpart within "
-            f"{tol} mm in the module map's detector: not the same detector geometry",
+            f"{int(unlisted.sum())} of {len(hits)} hits ({unlisted.mean():.1%}) are in modules "
+            f"the detectors file does not list (e.g. volume, layer, module {first}): "
+            "the detectors file does not match the hits",
+            column="module_id",
+        )
+    if (mod < 0).any():
+        bad = mod < 0
+        raise InputError(
+            f"{int(bad.sum())} of {len(hits)} hits ({bad.mean():.1%}) are in modules with no "
+            f"counterpart within {tol} mm in the module map's detector: not the same "
+            "detector geometry",
             column="module_id",
         )
     return hits.assign(module_id=mod.astype(np.int32))
