@@ -9,9 +9,11 @@ simulated (ttbar, <mu> = 200).
 
     python benchmarks/bench_gnn.py [--events data/gnn/test] [--n 3] [--threads 2]
         [--device cpu|cuda] [--model DIR] [--json OUT.json] [--no-reference] [--no-torch-path]
+        [--no-onnx]
 
 The edge classifier also runs on its unfused torch path (the training code) as a second
-reference: the fused CPU inference must give the same scores, faster.
+reference: the fused CPU inference must give the same scores, faster; and exported to ONNX
+in ONNX Runtime (``--backend onnx``; ``--no-onnx`` skips it).
 """
 
 from __future__ import annotations
@@ -69,7 +71,13 @@ class PeakRSS:
 
 
 def timed_stages(
-    chain: Any, event: Any, detectors: Any, sampler: PeakRSS, *, torch_path: bool = False
+    chain: Any,
+    event: Any,
+    detectors: Any,
+    sampler: PeakRSS,
+    *,
+    torch_path: bool = False,
+    onnx_session: Any = None,
 ) -> dict[str, dict[str, float]]:
     """Run the chain stage by stage (the code of ``GNNChain.reconstruct``, unrolled so each
     stage gets its own memory window)."""
@@ -147,11 +155,23 @@ def timed_stages(
         finally:
             chain.gnn.fused = True
         out[TORCH_PATH]["max_score_diff"] = float((state["scores"] - fused_scores).abs().max())
+        state["scores"] = fused_scores
+    if onnx_session is not None:
+        # The same weights exported to ONNX, run by ONNX Runtime (--backend onnx).
+        fused_scores = state["scores"]
+        torch_gnn, chain.gnn = chain.gnn, onnx_session
+        try:
+            stage(ONNX_PATH, classifier)
+        finally:
+            chain.gnn = torch_gnn
+        out[ONNX_PATH]["max_score_diff"] = float((state["scores"] - fused_scores).abs().max())
     return out
 
 
 #: Reference row: the Interaction Network without fused inference.
 TORCH_PATH = "edge classifier, torch path (reference)"
+#: The Interaction Network in ONNX Runtime (one intra-op thread: its scatter races).
+ONNX_PATH = "edge classifier, ONNX Runtime (1 thread)"
 
 
 def main() -> None:
@@ -169,6 +189,9 @@ def main() -> None:
         "--no-torch-path",
         action="store_true",
         help="skip the edge classifier's unfused torch path (reference, ~5 s/event)",
+    )
+    parser.add_argument(
+        "--no-onnx", action="store_true", help="skip the ONNX Runtime row (needs lhcml[onnx])"
     )
     args = parser.parse_args()
 
@@ -193,6 +216,11 @@ def main() -> None:
     ids = ids[: args.n]
     sampler = PeakRSS()
     chain = GNNChain(args.model, device=args.device)
+    onnx_session = None
+    if not args.no_onnx and args.device == "cpu":
+        from lhcml.gnn.onnx import onnx_model
+
+        onnx_session = onnx_model(chain.gnn, chain.model_dir / "edge_classifier.pt")
     dbscan = HelixDBSCAN()
     rows: dict[str, list[dict[str, float]]] = {}
     hits = []
@@ -202,7 +230,14 @@ def main() -> None:
     for eid in ids:
         event = read_event(args.events, eid, parts=["hits"])
         hits.append(len(event.hits))
-        stages = timed_stages(chain, event, None, sampler, torch_path=not args.no_torch_path)
+        stages = timed_stages(
+            chain,
+            event,
+            None,
+            sampler,
+            torch_path=not args.no_torch_path,
+            onnx_session=onnx_session,
+        )
         for name, values in stages.items():
             rows.setdefault(name, []).append(values)
         if args.no_reference:
@@ -223,7 +258,7 @@ def main() -> None:
     def mean(name: str, key: str) -> float:
         return float(np.mean([r.get(key, np.nan) for r in rows[name]]))
 
-    gnn_names = [n for n in rows if not n.startswith("DBSCAN") and n != TORCH_PATH]
+    gnn_names = [n for n in rows if not n.startswith("DBSCAN") and n not in (TORCH_PATH, ONNX_PATH)]
     total_wall = sum(mean(n, "wall") for n in gnn_names)
     total_cpu = sum(mean(n, "cpu") for n in gnn_names)
     ref = "DBSCAN baseline (reference)"
@@ -233,7 +268,7 @@ def main() -> None:
     )
     for col in ("stage", "wall [s]", "CPU [s]", "edges out", "peak RSS [MB]", "+RSS [MB]"):
         table.add_column(col, justify="left" if col == "stage" else "right")
-    refs = [n for n in (TORCH_PATH, ref) if n in rows]
+    refs = [n for n in (TORCH_PATH, ONNX_PATH, ref) if n in rows]
     for name in [*gnn_names, *refs]:
         edges = mean(name, "edges") if name in gnn_names else float("nan")
         table.add_row(
@@ -257,6 +292,16 @@ def main() -> None:
             "",
             "",
         )
+    if ONNX_PATH in rows:
+        diff = max(r["max_score_diff"] for r in rows[ONNX_PATH])
+        table.add_row(
+            f"ratio fused / ONNX Runtime (max |score diff| {diff:.1e})",
+            f"{mean('edge classifier (GNN)', 'wall') / mean(ONNX_PATH, 'wall'):.2f}",
+            f"{mean('edge classifier (GNN)', 'cpu') / mean(ONNX_PATH, 'cpu'):.2f}",
+            "",
+            "",
+            "",
+        )
     if ref in rows:
         table.add_row(
             "ratio GNN / DBSCAN",
@@ -266,7 +311,7 @@ def main() -> None:
             "",
             "",
         )
-    Console().print(table)
+    Console(width=160).print(table)
     if args.json:
         summary = {
             "events": len(ids),

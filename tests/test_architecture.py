@@ -28,7 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"gnn"}),
     frozenset({"seeding", "jets"}),
     frozenset({"simulation", "metrics"}),
-    frozenset({"io", "lhcml"}),
+    frozenset({"io", "lhcml", "portable"}),
     frozenset({"data"}),
     frozenset({"errors", "_pool"}),
 )

@@ -18,6 +18,7 @@ from lhcml import __version__
 from lhcml.cli.demo import demo
 from lhcml.cli.evaluate import evaluate
 from lhcml.cli.explain import app as explain_app
+from lhcml.cli.export import app as export_app
 from lhcml.cli.fit import fit_app
 from lhcml.cli.gnn import gnn_app
 from lhcml.cli.inspect import inspect
@@ -82,3 +83,4 @@ app.add_typer(fit_app, name="fit")
 app.add_typer(gnn_app, name="gnn")
 app.add_typer(jets_app, name="jets")
 app.add_typer(explain_app, name="explain")
+app.add_typer(export_app, name="export")

@@ -38,6 +38,13 @@ def reconstruct(
         ),
     ] = None,
     threads: Annotated[int | None, typer.Option(help="GNN: torch CPU threads.")] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="GNN: run the networks with 'torch' or 'onnx' (ONNX Runtime, CPU; needs "
+            'pip install "lhcml[onnx]").'
+        ),
+    ] = "torch",
 ) -> None:
     """Reconstruct tracks and write one ``hit_id,track_id`` CSV per event (-1: no track)."""
     from rich.console import Console
@@ -57,6 +64,7 @@ def reconstruct(
         model_dir=model,
         device=device,
         detectors=detectors,
+        backend=backend,
     )
     console = Console()
     for r in result:

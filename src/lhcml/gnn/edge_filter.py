@@ -8,6 +8,8 @@ graph the Interaction Network has to process several-fold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -56,11 +58,21 @@ class EdgeFilter(nn.Module):
         feats = torch.cat([h[edge_index[0]], h[edge_index[1]], e], 1)
         return self.mlp(feats).squeeze(-1)
 
-    @torch.no_grad()
     def scores(self, x: Tensor, edge_index: Tensor, batch_size: int = 1_000_000) -> Tensor:
         """Sigmoid scores in batches of edges (bounded memory at inference)."""
-        out = [
-            torch.sigmoid(self(x, edge_index[:, i : i + batch_size]))
-            for i in range(0, edge_index.shape[1], batch_size)
-        ]
-        return torch.cat(out) if out else torch.zeros(0)
+        return batched_scores(self, x, edge_index, batch_size)
+
+
+@torch.no_grad()
+def batched_scores(
+    model: Callable[[Tensor, Tensor], Tensor],
+    x: Tensor,
+    edge_index: Tensor,
+    batch_size: int = 1_000_000,
+) -> Tensor:
+    """Sigmoid of an edge model's logits, ``batch_size`` edges at a time."""
+    out = [
+        torch.sigmoid(model(x, edge_index[:, i : i + batch_size]))
+        for i in range(0, edge_index.shape[1], batch_size)
+    ]
+    return torch.cat(out) if out else torch.zeros(0)

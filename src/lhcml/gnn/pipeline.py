@@ -43,6 +43,10 @@ def default_model_dir() -> Path:
     return DEFAULT_MODEL_DIR
 
 
+#: Inference backends of :class:`GNNChain`.
+BACKENDS: tuple[str, ...] = ("torch", "onnx")
+
+
 @dataclass
 class ChainResult:
     """Tracks of one event, the time of each stage [s], and each stage's edges (rows into
@@ -67,6 +71,8 @@ class GNNChain:
         graph_construction: override the set's graph builder (``module_map`` or
             ``metric_learning``).
         threads: torch CPU threads (``None``: leave as is).
+        backend: ``torch`` or ``onnx`` (the networks run by ONNX Runtime,
+            :mod:`lhcml.gnn.onnx`; CPU only).
 
     Raises:
         InputError: missing files; ConfigError: bad settings.
@@ -79,6 +85,7 @@ class GNNChain:
         device: str = "cpu",
         graph_construction: str | None = None,
         threads: int | None = None,
+        backend: str = "torch",
     ) -> None:
         import yaml
 
@@ -113,10 +120,31 @@ class GNNChain:
             self.filter, fblob = load_model(self.model_dir / "edge_filter.pt", self.device)
             self.filter_threshold = float(fblob.get("threshold", 0.0))
         self.gnn, gblob = load_model(self.model_dir / "edge_classifier.pt", self.device)
+        self.use_cells = self.gnn.node_encoder[0].in_features > 4
+        if backend not in BACKENDS:
+            raise ConfigError(f"--backend: unknown '{backend}'; choose from {list(BACKENDS)}")
+        self.backend = backend
+        if backend == "onnx":
+            self._to_onnx(threads)
         self.threshold = float(self.config.get("threshold", gblob.get("threshold", 0.5)))
         self.track_building: dict[str, Any] = dict(self.config.get("track_building") or {})
         _check_track_building(self.track_building, cfg_file)
-        self.use_cells = self.gnn.node_encoder[0].in_features > 4
+
+    def _to_onnx(self, threads: int | None) -> None:
+        """Swap the torch networks for ONNX Runtime sessions of the same weights."""
+        from lhcml.gnn.onnx import onnx_model
+
+        if self.device != "cpu":
+            raise ConfigError("--backend onnx runs on the CPU; use --device cpu")
+        self.gnn = onnx_model(self.gnn, self.model_dir / "edge_classifier.pt", threads=threads)
+        if self.filter is not None:
+            self.filter = onnx_model(
+                self.filter, self.model_dir / "edge_filter.pt", threads=threads
+            )
+        if self.embedding is not None:
+            self.embedding = onnx_model(
+                self.embedding, self.model_dir / "metric_learning.pt", threads=threads
+            )
 
     def reconstruct(self, event: Any, *, detectors: pd.DataFrame | None = None) -> ChainResult:
         """Tracks of one event (``hit_id, track_id``; -1 for hits on no track).

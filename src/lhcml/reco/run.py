@@ -53,6 +53,7 @@ def reconstruct_events(
     device: str = "cpu",
     detectors: str | Path | None = None,
     progress: bool = True,
+    backend: str = "torch",
 ) -> list[ReconstructionResult]:
     """Find tracks in each event; write submissions.
 
@@ -68,6 +69,7 @@ def reconstruct_events(
         detectors: GNN: detector file describing the events' module numbering (default:
             a ``detectors.csv(.gz)`` beside the events, as in the TrackML data).
         progress: show a progress bar.
+        backend: GNN: ``torch`` or ``onnx`` (ONNX Runtime, :mod:`lhcml.gnn.onnx`).
 
     Raises:
         ConfigError: unknown method.
@@ -86,7 +88,7 @@ def reconstruct_events(
     if method == "gnn":
         from lhcml.gnn.pipeline import GNNChain
 
-        chain = GNNChain(model_dir, device=device)
+        chain = GNNChain(model_dir, device=device, backend=backend)
         find = _gnn_finder(chain, detectors)
     else:
         finder = HelixDBSCAN(HelixDBSCANConfig(pt_min=pt_min))

@@ -90,6 +90,15 @@ class InteractionConv(MessagePassing):
     def message(self, edge_attr: Tensor) -> Tensor:
         return edge_attr
 
+    def aggregate(
+        self, inputs: Tensor, index: Tensor, ptr: Tensor | None = None, dim_size: int | None = None
+    ) -> Tensor:
+        if torch.compiler.is_exporting():
+            # ONNX: index_add becomes one ScatterND over rows; PyG's scatter becomes an
+            # element-wise ScatterElements, 20x slower in ONNX Runtime (lhcml.gnn.onnx).
+            return inputs.new_zeros(dim_size, inputs.shape[1]).index_add(0, index, inputs)
+        return super().aggregate(inputs, index, ptr, dim_size)
+
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(hidden={self.node_mlp[0].in_features // 3})"
 
