@@ -80,6 +80,16 @@ def jet_outputs() -> dict[str, np.ndarray]:
     from lhcml.jets.training import load_model
 
     model, cfg = load_model(SHIPPED_MODEL_DIR)
+    with torch.inference_mode():
+        logits = model(*seeded_jets(cfg))
+    return {"part_probs": torch.softmax(logits, 1).numpy()}
+
+
+def seeded_jets(cfg: dict) -> tuple:
+    """64 seeded jets of 5-40 constituents of falling pT: ``(x, v, mask)`` tensors in the
+    layout of the tagger ``cfg`` (its ``model.input_dim``, ``data.max_particles``)."""
+    import torch
+
     rng = np.random.default_rng(7)
     n_jets, n_max = 64, int(cfg["data"]["max_particles"])
     mask = np.arange(n_max)[None, :] < rng.integers(5, 41, n_jets)[:, None]
@@ -87,13 +97,11 @@ def jet_outputs() -> dict[str, np.ndarray]:
     pt = rng.exponential(20.0, (n_jets, n_max))
     eta, phi = rng.normal(0, 0.3, (2, n_jets, n_max))
     p4 = np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), pt * np.cosh(eta)], -1)
-    with torch.inference_mode():
-        logits = model(
-            torch.from_numpy(x.astype(np.float32)),
-            torch.from_numpy((p4 * mask[..., None]).astype(np.float32)),
-            torch.from_numpy(mask),
-        )
-    return {"part_probs": torch.softmax(logits, 1).numpy()}
+    return (
+        torch.from_numpy(x.astype(np.float32)),
+        torch.from_numpy((p4 * mask[..., None]).astype(np.float32)),
+        torch.from_numpy(mask),
+    )
 
 
 def shipped_outputs(prefix: Path) -> dict[str, np.ndarray]:

@@ -177,6 +177,10 @@ def infer(
         ),
     ] = True,
     event_id: EventIdsOpt = None,
+    backend: Annotated[
+        str,
+        typer.Option(help="Run TrackFormer with 'torch' or 'onnx' (ONNX Runtime, exported now)."),
+    ] = "torch",
 ) -> None:
     """Fit every candidate with TrackFormer (per event: tracks.csv and submission.csv).
 
@@ -189,14 +193,21 @@ def infer(
     import pandas as pd
     from rich.console import Console
 
+    from lhcml.errors import ConfigError
     from lhcml.fitting.checkpoint import load_model
     from lhcml.fitting.evaluate import predict
     from lhcml.fitting.quality import assignment_table, clean_candidates, cleaning_from_model
     from lhcml.fitting.targets import PARAMS
     from lhcml.io import list_events, read_event, write_atomic
 
+    if backend not in ("torch", "onnx"):
+        raise ConfigError(f"--backend: unknown '{backend}'; choose torch or onnx")
     model_dir = model or default_model_dir()
     net, feat, loss = load_model(model_dir)
+    if backend == "onnx":
+        from lhcml.fitting.onnx import OnnxTrackFormer
+
+        net = OnnxTrackFormer(net)
     cuts = cleaning_from_model(model_dir)
     ids = event_id or list_events(events)
     out.mkdir(parents=True, exist_ok=True)

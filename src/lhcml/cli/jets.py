@@ -215,6 +215,10 @@ def evaluate(
         Path | None, typer.Option("--out", "-o", help="Write metrics.json and roc.png here.")
     ] = None,
     max_jets_per_class: Annotated[int | None, typer.Option(help="Cap per class.")] = None,
+    backend: Annotated[
+        str,
+        typer.Option(help="ParT: run it with 'torch' or 'onnx' (ONNX Runtime, exported now)."),
+    ] = "torch",
 ) -> None:
     """Evaluate a trained tagger: accuracy, AUC, rejection at 30% / 50% signal efficiency."""
     from lhcml.errors import ConfigError
@@ -230,6 +234,7 @@ def evaluate(
         split=None if split == "all" else split,
         out_dir=out,
         max_jets_per_class=max_jets_per_class,
+        backend=backend,
     )
     _print_metrics(metrics, out)
 

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from lhcml.errors import ConfigError
 from lhcml.gnn.edge_filter import batched_scores
-from lhcml.portable.onnx import OnnxModule, export_module
+from lhcml.portable.onnx import OnnxModule, OnnxSignature
 
 #: Model class -> (input names, output name, dynamic axes).
 SIGNATURES: dict[str, tuple[tuple[str, ...], str, dict[str, dict[int, str]]]] = {
@@ -55,20 +55,23 @@ def example_inputs(model: Any, n_hits: int = 64, n_edges: int = 256) -> tuple[Te
     return x, torch.randint(0, n_hits, (2, n_edges), generator=gen)
 
 
-def to_onnx(model: Any) -> bytes:
-    """The serialised ONNX model of a GNN-chain model (the torch path, not the fused one)."""
+def onnx_signature(model: Any) -> OnnxSignature:
+    """The :class:`~lhcml.portable.onnx.OnnxSignature` of a GNN-chain model; it traces the
+    torch path (``fused`` off: the numba kernels cannot be traced; same numbers)."""
     inputs, output, dynamic = SIGNATURES[type(model).__name__]
+    if hasattr(model, "fused"):
+        model.fused = False
+    sizes = ((64, 256), (3000, 20000))  # the larger: ~7 edges into each node
+    return OnnxSignature(
+        model.eval(), inputs, (output,), dynamic, lambda i: example_inputs(model, *sizes[i])
+    )
+
+
+def to_onnx(model: Any) -> bytes:
+    """The serialised ONNX model of a GNN-chain model (``model.fused`` is kept)."""
     fused = getattr(model, "fused", None)
-    if fused is not None:
-        model.fused = False  # the numba kernels cannot be traced; same numbers
     try:
-        return export_module(
-            model.eval(),
-            example_inputs(model),
-            input_names=inputs,
-            output_names=[output],
-            dynamic=dynamic,
-        )
+        return onnx_signature(model).export()
     finally:
         if fused is not None:
             model.fused = fused

@@ -490,6 +490,7 @@ def evaluate_model(
     split: str | None = "test",
     out_dir: str | Path | None = None,
     max_jets_per_class: int | None = None,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Evaluate a trained model directory on jets.
 
@@ -499,11 +500,18 @@ def evaluate_model(
         split: ``train``, ``val``, ``test`` or None (all jets of ``paths``).
         out_dir: where to write ``metrics.json`` and ``roc.png`` (optional).
         max_jets_per_class: cap per class.
+        backend: ``torch``, or ``onnx`` (a ParT exported now and run by ONNX Runtime).
 
     Returns:
-        The metrics.
+        The metrics (``backend`` among them).
     """
+    if backend not in ("torch", "onnx"):
+        raise ConfigError(f"--backend: unknown '{backend}'; choose torch or onnx")
     model, cfg = load_model(model_dir)
+    if backend == "onnx":
+        from lhcml.jets.onnx import onnx_tagger
+
+        model = onnx_tagger(model)
     data_cfg = cfg.get("data", {})
     paths = list(paths) if paths else list(data_cfg.get("paths", []))
     data = read_jets(
@@ -516,7 +524,7 @@ def evaluate_model(
     )
     model_type = cfg.get("model_type", "part")
     metrics = evaluate_loaded(model_type, model, data)
-    metrics.update({"split": split or "all", "data": [str(p) for p in paths]})
+    metrics.update({"split": split or "all", "data": [str(p) for p in paths], "backend": backend})
     if out_dir is not None:
         out = Path(out_dir)
         _plot(model_type, metrics, out / "roc.png", cfg.get("name", model_type))

@@ -12,7 +12,8 @@ import contextlib
 import io
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,44 @@ def export_module(
     finally:
         log.setLevel(level)
     return program.model_proto.SerializeToString()
+
+
+@dataclass
+class OnnxSignature:
+    """What to trace and how: a module whose ``forward`` takes tensors and returns a
+    tensor or a tuple of tensors, its input / output names, dynamic axes, and example
+    inputs (``example(0)`` small, for tracing; ``example(1)`` larger, for parity checks).
+    """
+
+    module: Any
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    dynamic: dict[str, dict[int, str]]
+    example: Callable[[int], tuple[Any, ...]]
+
+    def export(self) -> bytes:
+        """The serialised ONNX model (:func:`export_module`)."""
+        return export_module(
+            self.module,
+            self.example(0),
+            input_names=self.input_names,
+            output_names=self.output_names,
+            dynamic=self.dynamic,
+        )
+
+    def max_diff(self, session: OnnxModule, size: int) -> float:
+        """Largest |ONNX Runtime - torch| over all outputs on ``example(size)``."""
+        import torch
+
+        inputs = self.example(size)
+        with torch.no_grad():
+            ref = self.module(*inputs)
+        ref = ref if isinstance(ref, tuple) else (ref,)
+        out = session.run(*inputs)
+        return max(
+            float(np.abs(o - r.numpy()).max()) if o.size else 0.0
+            for o, r in zip(out, ref, strict=True)
+        )
 
 
 #: Ops whose ONNX Runtime CPU kernels race when several threads add into one row:

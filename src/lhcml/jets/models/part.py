@@ -340,6 +340,8 @@ class PairEmbed(nn.Module):
             ``[b, h, i, j]`` is the bias of query i attending to key j, ``-inf`` where j
             is padding.
         """
+        if torch.compiler.is_exporting():
+            return self._dense(v, mask)
         b, length, _ = v.shape
         rows, cols = torch.tril_indices(length, length, device=v.device)
         valid = mask[:, rows] & mask[:, cols]  # (B, L(L+1)/2)
@@ -382,6 +384,37 @@ class PairEmbed(nn.Module):
         off = ii != jj
         bias[jet[off], :, jj[off], ii[off]] = emb[off]
         return bias
+
+    def _dense(self, v: Tensor, mask: Tensor) -> Tensor:
+        """:meth:`forward` over all L x L pairs, without data-dependent shapes (ONNX
+        export: the sparse path's ``nonzero`` and ``tril_indices`` fix the particle count).
+        Same bias up to float rounding; more work on padded pairs."""
+        b, length, _ = v.shape
+        v32 = v.float()
+        pt, rap, phi = _pt_rap_phi(v32)
+        full = (b, length, length)
+        feats = _pair_from_kinematics(
+            v32[:, :, None, :].expand(*full, 4),
+            v32[:, None, :, :].expand(*full, 4),
+            pt[:, :, None].expand(full),
+            rap[:, :, None].expand(full),
+            phi[:, :, None].expand(full),
+            pt[:, None, :].expand(full),
+            rap[:, None, :].expand(full),
+            phi[:, None, :].expand(full),
+            self.eps,
+        ).reshape(-1, 4)
+        layers = self.folded()
+        emb = feats
+        for k, (w, bb) in enumerate(layers):
+            emb = torch.addmm(bb, emb, w.t())
+            if k < len(layers) - 1:
+                emb = F.gelu(emb)
+        emb = emb.view(b, length, length, -1).permute(0, 3, 1, 2)  # (B, H, L, L)
+        valid = (mask[:, :, None] & mask[:, None, :])[:, None]
+        key_mask = torch.zeros(b, 1, 1, length, dtype=emb.dtype, device=emb.device)
+        key_mask = key_mask.masked_fill(~mask[:, None, None, :], float("-inf"))
+        return torch.where(valid, emb, torch.zeros_like(emb)) + key_mask
 
 
 class ParticleTransformer(nn.Module):
@@ -487,13 +520,18 @@ class ParticleTransformer(nn.Module):
 
     def forward(self, x: Tensor, v: Tensor, mask: Tensor) -> Tensor:
         mask = mask.bool()
-        if self.trim and mask.shape[1] > 0:
+        exporting = torch.compiler.is_exporting()  # no data-dependent shapes in ONNX
+        if self.trim and mask.shape[1] > 0 and not exporting:
             # Drop trailing columns that are padding in every jet (exact).
             used = mask.any(0).nonzero()
             length = int(used.max()) + 1 if len(used) else 1
             if length < mask.shape[1]:
                 x, v, mask = x[:, :length], v[:, :length], mask[:, :length]
-        if self.input_bn is not None:
+        if self.input_bn is not None and exporting:
+            # Eval-mode batch norm is per-feature affine: all rows, then zero the padding.
+            normed = self.input_bn(x.reshape(-1, x.shape[-1])).view_as(x)
+            x = torch.where(mask[..., None], normed, torch.zeros_like(x))
+        elif self.input_bn is not None:
             x = torch.zeros_like(x).index_put((mask,), self.input_bn(x[mask]))
         h = self.embed(x) * mask.unsqueeze(-1)
         if self.pair_embed is not None:
