@@ -48,9 +48,14 @@ def graph_loader(files: Sequence[str | Path], *, shuffle: bool, num_workers: int
         GraphFiles(files),
         batch_size=1,
         shuffle=shuffle,
-        collate_fn=lambda batch: batch[0],
+        collate_fn=_only_graph,
         num_workers=num_workers,
     )
+
+
+def _only_graph(batch: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    # A module-level function, not a lambda: DDP spawn pickles the loaders.
+    return batch[0]
 
 
 #: Per-edge arrays that follow the edges when a training step takes a subset of them.
@@ -180,7 +185,11 @@ class _EdgeModule(L.LightningModule):
         )
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=w)
         loss = loss * w.numel() / w.sum().clamp(min=1.0)
+        # Per step, and the epoch's mean over every process (comparable across DDP runs).
         self.log("train_loss", loss, prog_bar=True, batch_size=1)
+        self.log(
+            "train_loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=1
+        )
         return loss
 
     def validation_step(self, graph: dict[str, Tensor], batch_idx: int) -> None:
@@ -192,9 +201,13 @@ class _EdgeModule(L.LightningModule):
             return
         c = torch.stack(self._val).sum(0)
         self._val.clear()
+        if self.trainer.world_size > 1:
+            # DDP: pool the counts of every process (a mean of per-process ratios is not
+            # the efficiency of the whole validation set).
+            c = self.all_gather(c).reshape(-1, c.shape[-1]).sum(0)
         eff = c[0] / c[1].clamp(min=1)
         pur = c[2] / c[3].clamp(min=1)
-        self.log_dict({"val_efficiency": eff, "val_purity": pur}, prog_bar=True, sync_dist=True)
+        self.log_dict({"val_efficiency": eff, "val_purity": pur}, prog_bar=True)
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
