@@ -17,3 +17,15 @@ def trackml_prefix() -> Path:
     if not Path(f"{prefix}-hits.csv.gz").is_file():
         pytest.skip(f"real TrackML event not found under {TRACKML_DIR}")
     return prefix
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``gpu`` tests (``pytest -m gpu``) are skipped, not failed, without a CUDA device."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

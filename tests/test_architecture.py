@@ -29,7 +29,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"seeding", "jets"}),
     frozenset({"simulation", "metrics"}),
     frozenset({"io", "lhcml", "portable"}),
-    frozenset({"data"}),
+    frozenset({"data", "_device"}),
     frozenset({"errors", "_pool"}),
 )
 MAX_LINES = 800

@@ -122,13 +122,14 @@ def train_cmd(
     minutes: Annotated[
         float | None, typer.Option(help="Wall-clock limit, overrides training.max_minutes.")
     ] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda (cuda:N).")] = "cpu",
 ) -> None:
     """Train TrackFormer; writes model.pt, config.yaml and metrics.json."""
     from rich.console import Console
 
     from lhcml.fitting.train import train
 
-    result = train(config, out, max_minutes=minutes, progress=True)
+    result = train(config, out, max_minutes=minutes, progress=True, device=device)
     console = Console()
     console.print(
         f"trained {result.epochs} epoch(s), {result.steps} steps in {result.seconds:.0f} s "
@@ -181,6 +182,7 @@ def infer(
         str,
         typer.Option(help="Run TrackFormer with 'torch' or 'onnx' (ONNX Runtime, exported now)."),
     ] = "torch",
+    device: Annotated[str, typer.Option(help="torch backend: cpu or cuda (cuda:N).")] = "cpu",
 ) -> None:
     """Fit every candidate with TrackFormer (per event: tracks.csv and submission.csv).
 
@@ -207,7 +209,13 @@ def infer(
     if backend == "onnx":
         from lhcml.fitting.onnx import OnnxTrackFormer
 
+        if device != "cpu":
+            raise ConfigError("--backend onnx runs on the CPU; use --device cpu")
         net = OnnxTrackFormer(net)
+    else:
+        from lhcml._device import check_device
+
+        net = net.to(check_device(device))
     cuts = cleaning_from_model(model_dir)
     ids = event_id or list_events(events)
     out.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,25 @@ ThreadsOpt = Annotated[
     int, typer.Option(help="torch CPU threads (1 is fastest on a busy shared machine).")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+DeviceOpt = Annotated[str, typer.Option(help="cpu or cuda (cuda:N).")]
+TrainDeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="Where the network trains: cpu or cuda (cuda:N); default: the config's "
+        "trainer section (CPU unless it says otherwise).",
+    ),
+]
+
+
+def _on_device(section: dict[str, Any], device: str | None) -> dict[str, Any]:
+    """A stage section whose Lightning trainer runs on ``device`` (``--device``; ``None``
+    keeps the config's, e.g. a DDP ``devices: 2``)."""
+    from lhcml._device import trainer_device
+
+    if device is None:
+        return section
+    return {**section, "trainer": {**(section.get("trainer") or {}), **trainer_device(device)}}
 
 
 def _print(result: dict[str, Any]) -> None:
@@ -142,6 +161,7 @@ def metric_train(
     config: ConfigOpt = None,
     threads: ThreadsOpt = 1,
     quiet: QuietOpt = False,
+    device: TrainDeviceOpt = None,
 ) -> None:
     """Train the hit embedding (hinge loss; random and hard negatives)."""
     from lhcml.gnn.graph_construction.train import metric_learning_train, write_node_graphs
@@ -149,6 +169,7 @@ def metric_train(
 
     set_threads(threads)
     sec, target = _section(config, "metric_learning")
+    sec = _on_device(sec, device)
     work = out.parent / f"{out.stem}-nodes"
     for split, src in (("train", train), ("val", val)):
         write_node_graphs(src, work / split, target=target, progress=not quiet)
@@ -166,8 +187,10 @@ def metric_infer(
     config: ConfigOpt = None,
     threads: ThreadsOpt = 1,
     quiet: QuietOpt = False,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Embed each event's hits and build the radius graph with faiss."""
+    from lhcml._device import check_device
     from lhcml.gnn.graph_construction.infer import metric_learning_infer
     from lhcml.gnn.runtime import set_threads
 
@@ -176,7 +199,14 @@ def metric_infer(
     graph = {k: v for k, v in (("r", radius), ("k_max", k_max)) if v is not None}
     _print(
         metric_learning_infer(
-            model, events, out, event_ids=event_id, graph=graph, target=target, progress=not quiet
+            model,
+            events,
+            out,
+            event_ids=event_id,
+            graph=graph,
+            target=target,
+            progress=not quiet,
+            device=check_device(device),
         )
     )
 
@@ -201,6 +231,7 @@ def filter_train(
     config: ConfigOpt = None,
     threads: ThreadsOpt = 1,
     quiet: QuietOpt = False,
+    device: TrainDeviceOpt = None,
 ) -> None:
     """Train the edge filter MLP (weighted BCE)."""
     from lhcml.gnn.edge_classification.train import edge_filter_train
@@ -208,7 +239,7 @@ def filter_train(
 
     set_threads(threads)
     sec, _ = _section(config, "edge_filter")
-    _print(edge_filter_train(train, val, out, sec, progress=not quiet))
+    _print(edge_filter_train(train, val, out, _on_device(sec, device), progress=not quiet))
 
 
 def _edge_infer(
@@ -221,8 +252,8 @@ def _edge_infer(
     threads: int,
     quiet: bool,
 ) -> None:
+    from lhcml._device import check_device
     from lhcml.gnn.edge_classification.infer import edge_infer
-    from lhcml.gnn.pipeline import _check_device
     from lhcml.gnn.runtime import set_threads
 
     set_threads(threads)
@@ -232,14 +263,11 @@ def _edge_infer(
             model,
             graphs,
             out,
-            device=_check_device(device),
+            device=check_device(device),
             threshold=threshold,
             progress=not quiet,
         )
     )
-
-
-DeviceOpt = Annotated[str, typer.Option(help="cpu or cuda.")]
 
 
 @filter_app.command("infer")
@@ -273,6 +301,7 @@ def classifier_train(
     config: ConfigOpt = None,
     threads: ThreadsOpt = 1,
     quiet: QuietOpt = False,
+    device: TrainDeviceOpt = None,
 ) -> None:
     """Train the Interaction Network (weighted BCE; Lightning, CPU or GPUs)."""
     from lhcml.gnn.edge_classification.train import edge_classifier_train
@@ -280,7 +309,7 @@ def classifier_train(
 
     set_threads(threads)
     sec, _ = _section(config, "edge_classifier")
-    _print(edge_classifier_train(train, val, out, sec, progress=not quiet))
+    _print(edge_classifier_train(train, val, out, _on_device(sec, device), progress=not quiet))
 
 
 @classifier_app.command("infer")
@@ -376,8 +405,11 @@ def chain_train(
     ] = None,
     threads: ThreadsOpt = 1,
     quiet: QuietOpt = False,
+    device: TrainDeviceOpt = None,
 ) -> None:
-    """Simulate the samples, train / infer / evaluate every stage, export the model set."""
+    """Simulate the samples, train / infer / evaluate every stage, export the model set.
+
+    ``--device`` sets where the networks train (the inference steps run on the CPU)."""
     from rich.console import Console
 
     from lhcml.gnn.chain import train_chain
@@ -386,8 +418,12 @@ def chain_train(
 
     set_threads(threads)
     console = Console()
+    cfg = load_config(config)
+    for stage in ("metric_learning", "edge_filter", "edge_classifier"):
+        if isinstance(cfg.get(stage), dict) and "model" in cfg[stage]:
+            cfg[stage] = _on_device(cfg[stage], device)
     metrics = train_chain(
-        load_config(config),
+        cfg,
         work,
         data_dir=data,
         export=export,

@@ -177,6 +177,10 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Replaces the config's seed.")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    device: Annotated[
+        str | None,
+        typer.Option(help="cpu or cuda (cuda:N); default: the config's trainer (auto)."),
+    ] = None,
 ) -> None:
     """Train a tagger from an experiment config; write weights, config, metrics, ROC."""
     import torch
@@ -186,6 +190,11 @@ def train(
 
     if threads is not None:
         torch.set_num_threads(threads)
+    placement: dict[str, Any] = {}
+    if device is not None:
+        from lhcml._device import trainer_device
+
+        placement = {f"trainer.{k}": v for k, v in trainer_device(device).items()}
     cfg = apply_overrides(
         load_config(config),
         {
@@ -193,6 +202,7 @@ def train(
             "trainer.max_epochs": epochs,
             "data.max_jets_per_class": max_jets_per_class,
             "seed": seed,
+            **placement,
         },
     )
     metrics = run_train(cfg, out, progress=not quiet)
@@ -219,6 +229,7 @@ def evaluate(
         str,
         typer.Option(help="ParT: run it with 'torch' or 'onnx' (ONNX Runtime, exported now)."),
     ] = "torch",
+    device: Annotated[str, typer.Option(help="torch backend: cpu or cuda (cuda:N).")] = "cpu",
 ) -> None:
     """Evaluate a trained tagger: accuracy, AUC, rejection at 30% / 50% signal efficiency."""
     from lhcml.errors import ConfigError
@@ -235,6 +246,7 @@ def evaluate(
         out_dir=out,
         max_jets_per_class=max_jets_per_class,
         backend=backend,
+        device=device,
     )
     _print_metrics(metrics, out)
 

@@ -222,6 +222,7 @@ def train(
     val_cands: Candidates | None = None,
     max_minutes: float | None = None,
     progress: bool = False,
+    device: str = "cpu",
 ) -> TrainResult:
     """Train TrackFormer as ``config`` says and write the run directory.
 
@@ -231,9 +232,10 @@ def train(
         train_cands, val_cands: candidates instead of the config's ``data`` files.
         max_minutes: wall-clock cap overriding ``training.max_minutes``.
         progress: show Lightning's progress bar.
+        device: ``cpu`` or ``cuda`` (``cuda:N``).
 
     Raises:
-        ConfigError: bad config. InputError: missing data.
+        ConfigError: bad config or device. InputError: missing data.
     """
     import lightning.pytorch as pl
     import torch
@@ -312,9 +314,10 @@ def train(
         def on_train_epoch_end(self, *_: Any) -> None:
             history.append(self.sum / max(self.n, 1))
 
+    from lhcml._device import trainer_device
+
     trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=1,
+        **{"devices": 1, **trainer_device(device)},
         max_epochs=int(tr.get("max_epochs", 20)),
         max_time={"minutes": float(minutes)} if minutes else None,
         logger=False,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lhcml._device import check_device
 from lhcml.errors import ConfigError, InputError
 
 #: The model set shipped with the package.
@@ -98,7 +99,7 @@ class GNNChain:
         if not cfg_file.is_file():
             raise InputError("no chain.yaml in the model folder", path=self.model_dir)
         self.config: dict[str, Any] = yaml.safe_load(cfg_file.read_text()) or {}
-        self.device = _check_device(device)
+        self.device = check_device(device)
         self.method = graph_construction or self.config.get("graph_construction", "module_map")
         if self.method == "module_map":
             from lhcml.gnn.graph_construction.module_map import ModuleMap
@@ -231,16 +232,6 @@ def _without_truth(event: Any) -> Any:
     import dataclasses
 
     return dataclasses.replace(event, truth=None, particles=None)
-
-
-def _check_device(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA device available")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ConfigError(f"--device: '{device}' unknown; use cpu or cuda")
-    return device
 
 
 def _sync(device: str) -> None:

@@ -427,7 +427,9 @@ def save_weights(model: nn.Module, path: str | Path) -> Path:
     return write_atomic(path, lambda p: p.write_bytes(blob))
 
 
-def evaluate_loaded(model_type: str, model: Any, data: JetData) -> dict[str, Any]:
+def evaluate_loaded(
+    model_type: str, model: Any, data: JetData, device: str = "cpu"
+) -> dict[str, Any]:
     """Metrics of a loaded model on ``data`` (plus the labels and signal scores, kept
     under ``_labels`` / ``_probs`` for plotting; not written)."""
     if model_type == "bdt":
@@ -435,7 +437,7 @@ def evaluate_loaded(model_type: str, model: Any, data: JetData) -> dict[str, Any
         probs = model.predict_proba(data.jets)
         speed = len(data) / max(time.perf_counter() - t0, 1e-9)
     else:
-        probs, speed = predict(model, data)
+        probs, speed = predict(model, data, device=device)
     metrics = classification_metrics(data.labels, probs, data.classes)
     metrics["infer_jets_per_s"] = speed
     metrics["_labels"] = data.labels
@@ -491,6 +493,7 @@ def evaluate_model(
     out_dir: str | Path | None = None,
     max_jets_per_class: int | None = None,
     backend: str = "torch",
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Evaluate a trained model directory on jets.
 
@@ -501,17 +504,25 @@ def evaluate_model(
         out_dir: where to write ``metrics.json`` and ``roc.png`` (optional).
         max_jets_per_class: cap per class.
         backend: ``torch``, or ``onnx`` (a ParT exported now and run by ONNX Runtime).
+        device: torch backend: ``cpu`` or ``cuda`` (``cuda:N``).
 
     Returns:
         The metrics (``backend`` among them).
     """
     if backend not in ("torch", "onnx"):
         raise ConfigError(f"--backend: unknown '{backend}'; choose torch or onnx")
+    from lhcml._device import check_device
+
+    device = check_device(device)
     model, cfg = load_model(model_dir)
     if backend == "onnx":
         from lhcml.jets.onnx import onnx_tagger
 
+        if device != "cpu":
+            raise ConfigError("--backend onnx runs on the CPU; use --device cpu")
         model = onnx_tagger(model)
+    elif cfg.get("model_type", "part") != "bdt":
+        model = model.to(device)
     data_cfg = cfg.get("data", {})
     paths = list(paths) if paths else list(data_cfg.get("paths", []))
     data = read_jets(
@@ -523,7 +534,7 @@ def evaluate_model(
         max_jets_per_class=max_jets_per_class,
     )
     model_type = cfg.get("model_type", "part")
-    metrics = evaluate_loaded(model_type, model, data)
+    metrics = evaluate_loaded(model_type, model, data, device=device)
     metrics.update({"split": split or "all", "data": [str(p) for p in paths], "backend": backend})
     if out_dir is not None:
         out = Path(out_dir)

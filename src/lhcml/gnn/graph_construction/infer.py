@@ -101,12 +101,13 @@ def metric_learning_infer(
     graph: dict[str, Any] | None = None,
     target: FiducialSelection = DEFAULT_TARGET,
     progress: bool = True,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Embed each event's hits and write the radius graph."""
+    """Embed each event's hits (the model on ``device``) and write the radius graph."""
     from lhcml.gnn.graph_construction.metric_learning import embed, radius_graph
     from lhcml.io import read_detectors
 
-    model, blob = load_model(model_file)
+    model, blob = load_model(model_file, device)
     gcfg = {**blob.get("graph", {}), **(graph or {})}
     use_cells = model.mlp[0].in_features > 4
     files, seconds = [], []
@@ -118,7 +119,7 @@ def metric_learning_infer(
         det = read_detectors(det_file) if det_file is not None else None
         start = time.perf_counter()
         g = event_nodes(event, use_cells=use_cells, detectors=det, target=target)
-        emb = embed(model, g.x)
+        emb = embed(model, g.x, device=device)
         g.edge_index = radius_graph(
             emb,
             float(gcfg["r"]),

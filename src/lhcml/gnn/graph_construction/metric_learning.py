@@ -228,10 +228,12 @@ def training_pairs(
     return pairs, label
 
 
-def embed(model: MetricLearning, x: np.ndarray, batch_size: int = 200_000) -> np.ndarray:
-    """Embeddings of all hits (no gradient), float32 numpy."""
+def embed(
+    model: MetricLearning, x: np.ndarray, batch_size: int = 200_000, device: str = "cpu"
+) -> np.ndarray:
+    """Embeddings of all hits (no gradient; the model runs on ``device``), float32 numpy."""
     model.eval()
     with torch.no_grad():
         t = torch.from_numpy(x)
-        out = [model(t[i : i + batch_size]) for i in range(0, len(t), batch_size)]
+        out = [model(t[i : i + batch_size].to(device)).cpu() for i in range(0, len(t), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
