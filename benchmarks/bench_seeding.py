@@ -52,36 +52,34 @@ from lhcml.seeding.evaluate import (
 from lhcml.seeding.finder import Seeds
 from lhcml.seeding.hashing import HashingConfig, find_seeds_hashing
 
-#: Hashing scan: ACTS's own scheme (every query point, phi bins) and lhcml's cell queries.
+#: Hashing scan: ACTS's own scheme (every query point, phi bins) and lhcml's cell queries, with
+#: Annoy (the study's reference: approximate, one Python call per item and query) and the
+#: batched exact builders (scipy KD-tree, faiss flat index) side by side on the same buckets.
+_CELLS = {"query": "bins", "f": 2, "binning": "z-phi", "etaScale": 0.05, "nTrees": 1}
 SCAN: list[dict[str, Any]] = [
     {"query": "points", "f": 1, "phiBins": 50, "bucketSize": 100},
-    {"query": "points", "f": 1, "phiBins": 50, "bucketSize": 300},
+    {"query": "points", "f": 1, "phiBins": 50, "bucketSize": 100, "builder": "kdtree"},
     {"query": "bins", "f": 1, "phiBins": 50, "bucketSize": 2000},
     *(
-        {
-            "query": "bins",
-            "f": 2,
-            "binning": "z-phi",
-            "zBins": zb,
-            "phiBins": pb,
-            "bucketSize": k,
-            "etaScale": 0.05,
-            "nTrees": 1,
-        }
-        for zb, pb, k in (
-            (8, 45, 300),
-            (10, 60, 300),
-            (10, 90, 200),
-            (10, 90, 250),
-            (10, 90, 275),
-            (10, 90, 300),
-            (10, 90, 400),
-            (12, 120, 250),
-            (16, 90, 300),
+        {**_CELLS, "zBins": zb, "phiBins": pb, "bucketSize": k, "builder": builder}
+        for zb, pb, k, builders in (
+            (8, 45, 300, ("annoy",)),
+            (10, 90, 250, ("annoy", "kdtree")),
+            (10, 90, 275, ("annoy", "kdtree")),
+            (10, 90, 300, ("annoy", "kdtree", "faiss")),
+            (10, 90, 325, ("annoy", "kdtree")),
+            (10, 90, 350, ("annoy", "kdtree")),
+            (10, 90, 400, ("kdtree",)),
+            (12, 120, 250, ("annoy", "kdtree")),
         )
+        for builder in builders
     ),
 ]
-QUICK_SCAN = [SCAN[0], *SCAN[6:10]]
+QUICK_SCAN = [
+    p
+    for p in SCAN
+    if p.get("zBins") == 10 and p["bucketSize"] in (275, 300, 325) and p["builder"] != "faiss"
+]
 
 
 def load_events(directory: Path, n: int, simulate: bool, console: Console) -> list[Event]:
@@ -172,7 +170,8 @@ def short(params: dict[str, Any]) -> str:
         if p.pop("binning", "auto") == "z-phi"
         else f"{p.pop('phiBins', 50)} phi"
     )
-    parts = [p.pop("query"), f"f={p.pop('f')}", bins, f"bucketSize={p.pop('bucketSize')}"]
+    parts = [p.pop("builder", "annoy"), p.pop("query"), f"f={p.pop('f')}", bins]
+    parts.append(f"bucketSize={p.pop('bucketSize')}")
     parts += [f"{k}={v}" for k, v in p.items()]
     return ", ".join(parts)
 
@@ -195,34 +194,66 @@ def row(
     }
 
 
-def trackml_check(path: Path, config: SeedingConfig, console: Console) -> dict[str, Any]:
-    """Seeding efficiency on the real TrackML event (space points from its pixel hits)."""
-    from lhcml.seeding.acts_reference import run_acts_seeding
+def trackml_check(
+    path: Path, config: SeedingConfig, hashing: list[dict[str, Any]], repeat: int, console: Console
+) -> list[dict[str, Any]]:
+    """The same seeders on the real TrackML event (space points from its pixel hits):
+    ACTS, standard (tight and loose cap) and the hashing configurations ``hashing``."""
     from lhcml.seeding.spacepoints import from_pixel_hits
 
     ev = read_event(path / "event000000001")
     ev.spacepoints = from_pixel_hits(ev.hits)
-    ours = find_seeds(ev.spacepoints, config)
-    ref = run_acts_seeding([ev.spacepoints], config)[0]
-    out = {}
-    for name, s in (("lhcml", ours), ("ACTS", ref)):
-        p = seeding_performance(s.hit_ids(ev.spacepoints), ev.truth, ev.particles)
-        out[name] = {
-            "efficiency": p.efficiency.to_dict(),
-            "fake_rate": p.fake_rate.value,
-            "duplicate_rate": p.duplicate_rate.value,
-            "seeds": len(s),
-        }
-        console.print(
-            f"TrackML event 1 ({len(ev.spacepoints)} pixel space points), {name}: efficiency "
-            f"{p.efficiency.value:.4f} ({p.efficiency.k}/{p.efficiency.n}), fake "
-            f"{p.fake_rate.value:.3f}, duplicate {p.duplicate_rate.value:.3f}, {len(s)} seeds",
-            highlight=False,
+    events = [ev]
+    acts, a_cpu, a_wall = acts_timed(events, config, repeat)
+    loose = config.replace(maxSeedsPerSpM=5)
+    tight = timed(lambda sp: find_seeds(sp, config), events, repeat)
+    loose_run = timed(lambda sp: find_seeds(sp, loose), events, repeat)
+    runs = [
+        ("ACTS GridTriplet", "physmon, maxSeedsPerSpM=1", acts, a_cpu, a_wall),
+        ("lhcml standard", "physmon, maxSeedsPerSpM=1", *tight),
+        ("lhcml standard", "physmon, maxSeedsPerSpM=5", *loose_run),
+    ]
+    for params in hashing:
+        h = HashingConfig(**params)
+        fn = lambda sp, h=h: find_seeds_hashing(sp, config, h)
+        runs.append(("lhcml hashing", short(params), *timed(fn, events, repeat)))
+    rows = []
+    for name, detail, seeds, cpu, wall in runs:
+        perf = seeding_performance(seeds[0].hit_ids(ev.spacepoints), ev.truth, ev.particles)
+        rows.append(row(name, detail, perf, cpu, wall, a_cpu))
+    both, only_ours, only_acts = overlap(runs[1][2], acts)
+    print_rows(
+        console,
+        rows,
+        f"Triplet seeding on the real TrackML event 1 ({len(ev.spacepoints)} pixel space "
+        f"points; default fiducial); seeds identical lhcml / ACTS: {both} (only lhcml "
+        f"{only_ours}, only ACTS {only_acts})",
+    )
+    return rows
+
+
+def print_rows(console: Console, rows: list[dict[str, Any]], title: str) -> None:
+    """One table of seeder rows."""
+    table = Table(title=title)
+    for col, just in (
+        ("seeder", "left"), ("configuration", "left"), ("CPU s", "right"), ("wall s", "right"),
+        ("CPU / ACTS", "right"), ("efficiency", "right"), ("fake", "right"),
+        ("duplicate", "right"), ("seeds/event", "right"),
+    ):  # fmt: skip
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            r["seeder"],
+            r["config"],
+            f"{r['cpu_s']:.3f}",
+            f"{r['wall_s']:.3f}",
+            f"{r['cpu_vs_acts']:.2f}",
+            f"{r['efficiency']:.4f} ± {r['efficiency_err']:.4f}",
+            f"{r['fake_rate']:.3f}",
+            f"{r['duplicate_rate']:.3f}",
+            f"{r['seeds_per_event']:.0f}",
         )
-    both, only_ours, only_acts = overlap([ours], [ref])
-    out["identical_seeds"] = both
-    out["only_lhcml"], out["only_acts"] = only_ours, only_acts
-    return out
+    console.print(table)
 
 
 def main() -> None:
@@ -243,7 +274,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     find_seeds(events[0].spacepoints, config)  # numba: load or compile the kernels
-    find_seeds_hashing(events[0].spacepoints, config, HashingConfig(**QUICK_SCAN[1]))
+    for params in QUICK_SCAN[:2]:  # both builders: numba merge kernel, Annoy import
+        find_seeds_hashing(events[0].spacepoints, config, HashingConfig(**params))
     warmup = time.perf_counter() - t0
 
     acts_seeds, acts_cpu, acts_wall = acts_timed(events, config, args.repeat)
@@ -269,31 +301,15 @@ def main() -> None:
         hs, h_cpu, h_wall = timed(lambda sp, h=h: find_seeds_hashing(sp, config, h), events, 1)
         detail = short(params)
         rows.append(row("lhcml hashing", detail, score(events, hs), h_cpu, h_wall, acts_cpu))
+        rows[-1]["builder"] = h.builder
         console.print(f"  hashing {detail}: done", style="dim")
 
-    table = Table(
-        title=f"Triplet seeding, {len(events)} ttbar mu=200 events, "
-        f"{n_sp:.0f} pixel space points per event (times per event)"
+    print_rows(
+        console,
+        rows,
+        f"Triplet seeding, {len(events)} ttbar mu=200 events, "
+        f"{n_sp:.0f} pixel space points per event (times per event)",
     )
-    for col, just in (
-        ("seeder", "left"), ("configuration", "left"), ("CPU s", "right"), ("wall s", "right"),
-        ("CPU / ACTS", "right"), ("efficiency", "right"), ("fake", "right"),
-        ("duplicate", "right"), ("seeds/event", "right"),
-    ):  # fmt: skip
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
-    for r in rows:
-        table.add_row(
-            r["seeder"],
-            r["config"],
-            f"{r['cpu_s']:.3f}",
-            f"{r['wall_s']:.3f}",
-            f"{r['cpu_vs_acts']:.2f}",
-            f"{r['efficiency']:.4f} ± {r['efficiency_err']:.4f}",
-            f"{r['fake_rate']:.3f}",
-            f"{r['duplicate_rate']:.3f}",
-            f"{r['seeds_per_event']:.0f}",
-        )
-    console.print(table)
     console.print(
         f"seeds identical to ACTS's: {both} (only lhcml: {only_ours}, only ACTS: {only_acts}); "
         f"numba load/compile before timing: {warmup:.1f} s",
@@ -303,10 +319,6 @@ def main() -> None:
     ratio = cpu / acts_cpu
     hashing = [r for r in rows if r["seeder"] == "lhcml hashing"]
     lost = perf_loose.efficiency.value - perf_ours.efficiency.value
-    good = [
-        r for r in hashing if r["efficiency"] > perf_ours.efficiency.value and r["cpu_s"] <= cpu
-    ]
-    best = max(hashing, key=lambda r: r["efficiency"])
     console.print(
         f"goal 1, efficiency within 0.5 % of ACTS: {'met' if abs(d_eff) <= 0.005 else 'MISSED'}"
         f" ({perf_ours.efficiency.value:.4f} vs {perf_acts.efficiency.value:.4f}, "
@@ -318,24 +330,32 @@ def main() -> None:
         f" wall {wall / acts_wall:.2f}x)",
         highlight=False,
     )
-    if good:
-        at_par = max(good, key=lambda r: r["efficiency"])
-        recovered = (at_par["efficiency"] - perf_ours.efficiency.value) / lost if lost > 0 else 0
-        verdict = (
-            f"{'met' if recovered >= 0.999 else 'partly met'}: at <= standard CPU time "
-            f"{at_par['efficiency']:.4f} ({at_par['config']}, {at_par['cpu_s']:.3f} s), "
-            f"{100 * recovered:.0f} % of the loss recovered"
+    for builder in dict.fromkeys(r["builder"] for r in hashing):
+        mine = [r for r in hashing if r["builder"] == builder]
+        good = [
+            r for r in mine if r["efficiency"] > perf_ours.efficiency.value and r["cpu_s"] <= cpu
+        ]
+        best = max(mine, key=lambda r: r["efficiency"])
+        if good:
+            at_par = max(good, key=lambda r: r["efficiency"])
+            recovered = (
+                (at_par["efficiency"] - perf_ours.efficiency.value) / lost if lost > 0 else 0
+            )
+            verdict = (
+                f"{'met' if recovered >= 0.9 else 'partly met'} (>= 90 % wanted): at <= standard "
+                f"CPU time {at_par['efficiency']:.4f} ({at_par['config']}, {at_par['cpu_s']:.3f} s)"
+                f", {100 * recovered:.0f} % of the loss recovered"
+            )
+        else:
+            verdict = "MISSED: no configuration beats the tight cut at <= standard time"
+        console.print(
+            f"goal 3 ({builder}), hashing recovers efficiency at <= standard time: {verdict}; "
+            f"the tight cut loses {lost:.4f} ({perf_ours.efficiency.value:.4f} vs "
+            f"{perf_loose.efficiency.value:.4f} at maxSeedsPerSpM=5, {cpu_l:.3f} s); best "
+            f"{best['efficiency']:.4f} at {best['cpu_s']:.3f} s CPU ({best['cpu_s'] / cpu:.2f}x "
+            "standard)",
+            highlight=False,
         )
-    else:
-        verdict = "MISSED: no hashing configuration beats the tight cut at <= standard time"
-    console.print(
-        f"goal 3, hashing recovers efficiency at <= standard time: {verdict}; the tight cut "
-        f"loses {lost:.4f} ({perf_ours.efficiency.value:.4f} vs "
-        f"{perf_loose.efficiency.value:.4f} at maxSeedsPerSpM=5); best hashing "
-        f"{best['efficiency']:.4f} at {best['cpu_s']:.3f} s CPU ({best['cpu_s'] / cpu:.2f}x "
-        "standard)",
-        highlight=False,
-    )
     res = resolution(events, ours)
     console.print(
         "seed parameter resolution (lhcml standard, matched seeds, sigma68): "
@@ -354,7 +374,7 @@ def main() -> None:
         "resolution": res.to_dict(),
     }
     if args.trackml is not None:
-        result["trackml"] = trackml_check(args.trackml, config, console)
+        result["trackml"] = trackml_check(args.trackml, config, QUICK_SCAN, args.repeat, console)
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

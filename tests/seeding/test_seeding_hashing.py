@@ -1,4 +1,5 @@
-"""Hashing-bucketed seeding: the single-bucket identity, merging, phi periodicity."""
+"""Hashing-bucketed seeding: the single-bucket identity, merging, phi periodicity, and the
+exact batched neighbour builders against brute force."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from lhcml.errors import ConfigError
 from lhcml.seeding import SeedingConfig, find_seeds
 from lhcml.seeding.finder import Seeds
 from lhcml.seeding.hashing import (
+    BUILDERS,
     HashingConfig,
+    _merge_bucket_lists,
     compute_buckets,
     find_seeds_hashing,
     hashing_features,
@@ -49,6 +52,67 @@ def test_single_bucket_identity_through_annoy(small_event: Event) -> None:
     hashed = find_seeds_hashing(sp, CONFIG, cfg)
     assert hashed.timings["bucket_entries"] == len(sp)
     assert as_set(hashed) == as_set(find_seeds(sp, CONFIG))
+
+
+@pytest.mark.parametrize("builder", ["kdtree", "faiss"])
+def test_single_bucket_identity_through_batched_builders(small_event: Event, builder: str) -> None:
+    sp = small_event.spacepoints
+    cfg = HashingConfig.acts(bucketSize=len(sp) - 1, phiBins=1, builder=builder)
+    hashed = find_seeds_hashing(sp, CONFIG, cfg)
+    assert hashed.timings["bucket_entries"] == len(sp)
+    assert as_set(hashed) == as_set(find_seeds(sp, CONFIG))
+
+
+@pytest.mark.parametrize("query", ["points", "bins"])
+def test_exact_builders_give_the_nearest_points(small_event: Event, query: str) -> None:
+    # Each bucket of the batched builders is the union of exact k-nearest lists (brute
+    # force here) and the bin's own query points; KD-tree and faiss agree, and Annoy's
+    # approximate buckets overlap them mostly.
+    sp = small_event.spacepoints
+    x, y, z = (sp[c].to_numpy(np.float32) for c in "xyz")
+    rows = np.arange(len(sp))
+    k = 40
+    got = {}
+    for builder in BUILDERS:
+        cfg = HashingConfig(bucketSize=k, zBins=2, phiBins=6, query=query, builder=builder)
+        bucket, row, _ = compute_buckets(x, y, z, rows, cfg)
+        assert len(set(zip(bucket.tolist(), row.tolist(), strict=True))) == len(row)
+        got[builder] = {b: set(row[bucket == b].tolist()) for b in np.unique(bucket)}
+    assert got["kdtree"] == got["faiss"]
+    f = hashing_features(x, y, z, cfg).astype(np.float64)
+    r = np.hypot(x, y)
+    layer = np.flatnonzero((r >= cfg.layerRMin) & (r <= cfg.layerRMax))
+    phi_bin = ((np.arctan2(y[layer], x[layer]) + np.pi) / (2 * np.pi / 6)).astype(int)
+    z_bin = np.clip(((z[layer] + 550.0 + 275.0) / 550.0).astype(int), 0, 1)
+    cells = z_bin * 6 + phi_bin
+    expected = []
+    for c in np.unique(cells):
+        members = layer[cells == c]
+        centres = [f[members].mean(axis=0)] if query == "bins" else f[members]
+        near = set(members.tolist())
+        for centre in centres:
+            d = np.linalg.norm(f - centre, axis=1)
+            near |= set(np.argsort(d, kind="stable")[:k].tolist())
+        expected.append(near)
+    exact = list(got["kdtree"].values())
+    assert len(exact) == len(expected) >= 6
+    assert exact == expected
+    shared = sum(len(a & b) for a, b in zip(exact, got["annoy"].values(), strict=True))
+    assert shared >= 0.7 * sum(len(a) for a in exact)
+
+
+def test_merge_bucket_lists_hand_count() -> None:
+    # Bin 3: neighbours 5, 1, 2 and query points 1 (again) and 7; bin 5: query point 6
+    # only; bin 8: neighbours 1, 4 and query point 4 (again).
+    bins_a = np.array([3, 3, 3, 8, 8], np.int64)
+    rows_a = np.array([5, 1, 2, 1, 4], np.int64)
+    bins_b = np.array([3, 3, 5, 8], np.int64)
+    rows_b = np.array([1, 7, 6, 4], np.int64)
+    bucket, row = _merge_bucket_lists(bins_a, rows_a, bins_b, rows_b, 10)
+    pairs = sorted(zip(bucket.tolist(), row.tolist(), strict=True))
+    assert pairs == [(0, 1), (0, 2), (0, 5), (0, 7), (1, 6), (2, 1), (2, 4)]
+    empty = np.zeros(0, np.int64)
+    assert len(_merge_bucket_lists(empty, empty, empty, empty, 3)[0]) == 0
 
 
 def test_buckets_merge_without_duplicates(small_event: Event) -> None:
@@ -131,6 +195,7 @@ def test_z_binning_and_bad_parameters(small_event: Event) -> None:
         {"zBins": 0, "phiBins": 0},
         {"query": "all"},
         {"binning": "z-phi", "zBins": 0},
+        {"builder": "hnsw"},
     ):
         with pytest.raises(ConfigError):
             HashingConfig(**bad)  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ def seed(
     method: Annotated[
         str,
         typer.Option(
-            help="Seeder: 'standard' (grid triplet seeding), 'hashing' (Annoy buckets) or "
+            help="Seeder: 'standard' (grid triplet seeding), 'hashing' (nearest-neighbour buckets: "
+            "KD-tree by default, Annoy with --hash-set builder=annoy) or "
             "'acts' (ACTS's GridTripletSeedingAlgorithm through pyacts, the reference)."
         ),
     ] = "standard",

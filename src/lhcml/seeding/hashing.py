@@ -1,14 +1,15 @@
-"""Hashing-bucketed seeding: Annoy approximate nearest neighbours group space points into
+"""Hashing-bucketed seeding: nearest neighbours in (phi, eta) group space points into
 buckets, the standard seeder runs inside each bucket, and the seeds are merged.
 
 The scheme is ACTS's hashing seeding (``HashingPrototypeSeedingAlgorithm``, not in the
 pyacts 48.1 wheel), with its parameter names:
 
-1. **Model.** Every space point in the grid becomes an Annoy item. Features ``f = 1``:
+1. **Model.** Every space point in the grid becomes an item of a nearest-neighbour index
+   (``builder``: Annoy as ACTS, or an exact batched KD-tree / faiss index). Features ``f = 1``:
    the azimuth as the unit vector ``(cos phi, sin phi)`` - Euclidean distance in that
    plane is ``2 sin(|dphi| / 2)``, monotonic in ``|dphi|`` and periodic, so phi wraps
    correctly; ``f = 2``: ``(cos phi, sin phi, etaScale * eta)`` with ``eta`` of the
-   space point seen from the origin. ``nTrees`` random-projection trees (default
+   space point seen from the origin. Annoy: ``nTrees`` random-projection trees (default
    ``2 f``, as ACTS), seeded by ``annoySeed``.
 2. **Buckets.** The *query layer* (``layerRMin <= r <= layerRMax``, ``layerZMin <= z <=
    layerZMax``: by default the innermost pixel barrel layer) is cut into ``phiBins``
@@ -34,8 +35,11 @@ point in several (overlapping) buckets can keep up to ``maxSeedsPerSpM + 1`` see
 each. A bucket must still hold whole tracks: at pT = 0.5 GeV a track turns by ~0.1 rad
 in phi across the pixel layers, and the eta of its space points seen from the origin
 shifts by up to ~1 unit with ``|z0|`` ~ 50 mm, which sets the bucket size and overlap.
-Annoy's Python API adds and queries one item per call; those loops are the only
-per-point Python (a few microseconds per call).
+Annoy's Python API adds and queries one item per call (~0.13 s per mu = 200 event, a
+quarter of the seeding time); the ``kdtree`` builder answers every query in one
+vectorised call (~0.035 s, exact), and the bucket lists are merged by a numba pass
+instead of sorting the ~2.4 10^5 (bucket, point) pairs. That is what makes hashing pay:
+see ``benchmarks/bench_seeding.py``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -54,18 +59,23 @@ from lhcml.seeding.config import SeedingConfig
 from lhcml.seeding.finder import Seeds, binning_for, run_kernel, spacepoint_arrays
 from lhcml.seeding.grid import fill_grid
 
+#: Neighbour-list builders of :class:`HashingConfig`.
+BUILDERS: tuple[str, ...] = ("annoy", "kdtree", "faiss")
+
 
 @dataclass(frozen=True)
 class HashingConfig:
-    """Hashing parameters (ACTS's names; ``nTrees``, ``etaScale``, ``searchK``, ``query``
-    and ``binning`` are lhcml's).
+    """Hashing parameters (ACTS's names; ``nTrees``, ``etaScale``, ``searchK``, ``query``,
+    ``binning`` and ``builder`` are lhcml's).
 
     The defaults are lhcml's, chosen on simulated ttbar mu = 200 events (see
-    ``benchmarks/bench_seeding.py``): (phi, eta) features, one Annoy query per cell of a
-    10 x 90 z-phi grid of the query layer, 275 space points per bucket - about the
-    standard seeder's time; larger buckets recover more efficiency for more time. ACTS's own
-    defaults (``bucketSize = 10``, 50 phi bins, phi only, every query point asks) are
-    :meth:`acts`.
+    ``benchmarks/bench_seeding.py``): (phi, eta) features, one exact KD-tree query per cell
+    of a 10 x 90 z-phi grid of the query layer, 300 space points per bucket: 0.9x the
+    standard seeder's time, 93 % of the efficiency its tight ``maxSeedsPerSpM`` loses
+    recovered; 325 takes the standard time and beats a five times looser cap. Larger
+    buckets recover more efficiency for more time. ACTS's
+    own defaults (Annoy, ``bucketSize = 10``, 50 phi bins, phi only, every query point
+    asks) are :meth:`acts`.
 
     Attributes:
         bucketSize: nearest neighbours per query.
@@ -83,9 +93,13 @@ class HashingConfig:
             points, so a bucket is the ``bucketSize`` space points nearest to the bin.
         binning: ``auto`` (ACTS): z bins if ``zBins > 0``, else phi bins; ``z-phi``:
             ``zBins x phiBins`` cells of the query layer.
+        builder: how neighbour lists are found: ``annoy`` (ACTS's approximate index, the
+            study's reference; one Python call per item and query), ``kdtree`` (exact, one
+            batched scipy ``cKDTree`` query for all) or ``faiss`` (exact, one batched
+            ``IndexFlatL2`` search). ``nTrees``, ``annoySeed`` and ``searchK`` are Annoy's.
     """
 
-    bucketSize: int = 275
+    bucketSize: int = 300
     f: int = 2
     nTrees: int | None = 1
     zBins: int = 10
@@ -99,6 +113,7 @@ class HashingConfig:
     searchK: int = -1
     query: str = "bins"
     binning: str = "z-phi"
+    builder: str = "kdtree"
 
     @classmethod
     def acts(cls, **overrides: object) -> HashingConfig:
@@ -112,6 +127,7 @@ class HashingConfig:
             "etaScale": 1.0,
             "query": "points",
             "binning": "auto",
+            "builder": "annoy",
         }
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
@@ -121,6 +137,10 @@ class HashingConfig:
             raise ConfigError(f"hashing parameter binning='{self.binning}': 'auto' or 'z-phi'")
         if self.binning == "z-phi" and (self.zBins < 1 or self.phiBins < 1):
             raise ConfigError("hashing parameter binning='z-phi' needs zBins and phiBins > 0")
+        if self.builder not in BUILDERS:
+            raise ConfigError(
+                f"hashing parameter builder='{self.builder}': one of {', '.join(BUILDERS)}"
+            )
         if self.query not in ("points", "bins"):
             raise ConfigError(f"hashing parameter query='{self.query}': 'points' or 'bins'")
         if self.bucketSize < 1:
@@ -171,6 +191,69 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+def _annoy_lists(
+    feats: np.ndarray, query: np.ndarray, centres: np.ndarray | None, config: HashingConfig
+) -> list[np.ndarray]:
+    """Neighbour lists through Annoy (approximate; one Python call per item and query)."""
+    from annoy import AnnoyIndex
+
+    index = AnnoyIndex(feats.shape[1], "euclidean")
+    index.set_seed(int(config.annoySeed))
+    for i, v in enumerate(feats.tolist()):  # Annoy has no bulk insert
+        index.add_item(i, v)
+    index.build(config.n_trees, n_jobs=1)
+    k, search_k = int(config.bucketSize), int(config.searchK)
+    if centres is None:
+        return [np.asarray(index.get_nns_by_item(int(i), k, search_k), np.int64) for i in query]
+    return [np.asarray(index.get_nns_by_vector(c, k, search_k), np.int64) for c in centres.tolist()]
+
+
+def _batch_lists(feats: np.ndarray, vectors: np.ndarray, config: HashingConfig) -> np.ndarray:
+    """Exact neighbour lists ``(n_queries, bucketSize)`` in one batched call: scipy's KD-tree
+    (``kdtree``, 2-3 dimensions suit it) or faiss's brute-force L2 index (``faiss``)."""
+    k = int(config.bucketSize)
+    if config.builder == "kdtree":
+        from scipy.spatial import cKDTree
+
+        tree = cKDTree(feats, leafsize=32, balanced_tree=False, compact_nodes=False)
+        return np.asarray(tree.query(vectors, k, workers=1)[1], np.int64).reshape(-1, k)
+    import faiss
+
+    index = faiss.IndexFlatL2(feats.shape[1])
+    index.add(np.ascontiguousarray(feats, np.float32))
+    return index.search(np.ascontiguousarray(vectors, np.float32), k)[1].astype(np.int64)
+
+
+@numba.njit(cache=True)
+def _merge_bucket_lists(
+    bins_a: np.ndarray, rows_a: np.ndarray, bins_b: np.ndarray, rows_b: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Union of two membership lists, each sorted by bin: ``(bucket id, row)`` pairs, each
+    once, bucket ids 0..B-1 in bin order. One pass with a per-row stamp instead of sorting
+    ~10^5 pairs (which cost more than the neighbour search)."""
+    stamp = np.full(n, -1, np.int64)
+    out_bucket = np.empty(len(bins_a) + len(bins_b), np.int64)
+    out_row = np.empty(len(bins_a) + len(bins_b), np.int64)
+    i = j = c = 0
+    bucket, last = -1, -1
+    while i < len(bins_a) or j < len(bins_b):
+        if j >= len(bins_b) or (i < len(bins_a) and bins_a[i] <= bins_b[j]):
+            b, r = bins_a[i], rows_a[i]
+            i += 1
+        else:
+            b, r = bins_b[j], rows_b[j]
+            j += 1
+        if b != last:
+            bucket += 1
+            last = b
+        if stamp[r] != bucket:
+            stamp[r] = bucket
+            out_bucket[c] = bucket
+            out_row[c] = r
+            c += 1
+    return out_bucket[:c], out_row[:c]
+
+
 def compute_buckets(
     x: np.ndarray,
     y: np.ndarray,
@@ -187,20 +270,12 @@ def compute_buckets(
 
     Returns:
         ``(bucket_id, row)`` membership pairs (each pair once, bucket ids 0..B-1 without
-        gaps) and timings (``annoy_build``, ``annoy_query``, ``buckets`` seconds).
+        gaps) and timings (``neighbours``: index build and queries, ``buckets`` seconds).
     """
-    from annoy import AnnoyIndex
-
     with _no_gc():
         t0 = time.perf_counter()
         candidates = np.asarray(candidates, np.int64)
         feats = hashing_features(x[candidates], y[candidates], z[candidates], config)
-        index = AnnoyIndex(feats.shape[1], "euclidean")
-        index.set_seed(int(config.annoySeed))
-        for i, v in enumerate(feats.tolist()):  # Annoy has no bulk insert
-            index.add_item(i, v)
-        index.build(config.n_trees, n_jobs=1)
-        t1 = time.perf_counter()
         xc, yc, zc = x[candidates], y[candidates], z[candidates]
         r2 = xc.astype(np.float64) ** 2 + yc.astype(np.float64) ** 2
         in_layer = (
@@ -226,34 +301,36 @@ def compute_buckets(
         else:
             qbin, nbins = pbin, pbins
         qbin = np.clip(qbin, 0, nbins - 1)
-        k, search_k = int(config.bucketSize), int(config.searchK)
-        n = len(candidates)
-        if k >= n:
-            # Every neighbour list is every item: no need to ask Annoy.
-            used = np.unique(qbin)
-            pairs = (used[:, None] * n + np.arange(n)[None, :]).ravel()
-        elif config.query == "points":
-            lists = [index.get_nns_by_item(int(i), k, search_k) for i in query]  # one call each
-            lengths = np.fromiter((len(v) for v in lists), np.int64, count=len(lists))
-            flat = np.fromiter((j for v in lists for j in v), np.int64, count=int(lengths.sum()))
-            members = np.concatenate([flat, query])  # a query point is in its own bucket
-            bins = np.concatenate([np.repeat(qbin, lengths), qbin])
-            pairs = np.unique(bins * n + members)
+        n, k = len(candidates), int(config.bucketSize)
+        if config.query == "points":
+            owner, centres = qbin, None
         else:
-            used, inverse = np.unique(qbin, return_inverse=True)
-            sums = np.zeros((len(used), feats.shape[1]))
+            owner, inverse = np.unique(qbin, return_inverse=True)
+            sums = np.zeros((len(owner), feats.shape[1]))
             np.add.at(sums, inverse, feats[query].astype(np.float64))
-            centres = sums / np.bincount(inverse, minlength=len(used))[:, None]
-            parts = [
-                b * n + np.asarray(index.get_nns_by_vector(c.tolist(), k, search_k), np.int64)
-                for b, c in zip(used, centres, strict=True)
-            ]
-            pairs = np.unique(np.concatenate([*parts, qbin * n + query]))
-    t2 = time.perf_counter()
-    bucket_bin, row = pairs // n, pairs % n
-    _, bucket_id = np.unique(bucket_bin, return_inverse=True)
+            centres = sums / np.bincount(inverse, minlength=len(owner))[:, None]
+        if k >= n:
+            # Every neighbour list is every item: no need to ask the index.
+            used = np.unique(owner)
+            flat, owner_of = np.tile(np.arange(n), len(used)), np.repeat(used, n)
+        elif config.builder == "annoy":
+            lists = _annoy_lists(feats, query, centres, config)
+            lengths = np.fromiter((len(v) for v in lists), np.int64, count=len(lists))
+            flat = np.concatenate(lists) if lists else np.zeros(0, np.int64)
+            owner_of = np.repeat(owner, lengths)
+        else:
+            vectors = feats[query] if centres is None else centres.astype(np.float32)
+            flat = _batch_lists(feats, vectors, config).ravel()
+            owner_of = np.repeat(owner, k)
+        t_nn = time.perf_counter()
+        # A query point is in its own bucket: merge both lists bin by bin, each pair once.
+        by_bin = np.argsort(qbin, kind="stable")
+        if len(owner_of) > 1 and (np.diff(owner_of) < 0).any():  # "points": lists by point
+            order = np.argsort(owner_of, kind="stable")
+            owner_of, flat = owner_of[order], flat[order]
+        bucket_id, row = _merge_bucket_lists(owner_of, flat, qbin[by_bin], query[by_bin], n)
     t3 = time.perf_counter()
-    timings = {"annoy_build": t1 - t0, "annoy_query": t2 - t1, "buckets": t3 - t2}
+    timings = {"neighbours": t_nn - t0, "buckets": t3 - t_nn}
     return bucket_id.astype(np.int64), candidates[row], timings
 
 
@@ -284,7 +361,7 @@ def find_seeds_hashing(
 
     Returns:
         :class:`~lhcml.seeding.finder.Seeds` (rows into ``spacepoints``, sorted by
-        bottom, middle, top); ``timings`` adds ``annoy_build``, ``annoy_query``,
+        bottom, middle, top); ``timings`` adds ``neighbours`` (index build and queries),
         ``buckets`` and ``n_buckets`` / ``bucket_entries`` counts.
     """
     config = config or SeedingConfig.physmon()
