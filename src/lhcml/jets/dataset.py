@@ -386,6 +386,10 @@ class LengthBucketSampler:
         shuffle: random batches (training) or a fixed order.
         seed: seed of epoch 0; epoch ``e`` uses ``seed + e``.
         pool_batches: batches per sorting pool (1: plain shuffled batches).
+        rank, world_size: with several training processes (DDP), every process draws the
+            same batches (same seed) and keeps every ``world_size``-th from ``rank``, the
+            same number each (a process with one step more would wait forever in the
+            gradient all-reduce), so the processes see disjoint jets.
     """
 
     def __init__(
@@ -396,6 +400,8 @@ class LengthBucketSampler:
         shuffle: bool = True,
         seed: int = 0,
         pool_batches: int = 32,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.lengths = np.asarray(lengths)
         self.batch_size = int(batch_size)
@@ -403,9 +409,19 @@ class LengthBucketSampler:
         self.seed = int(seed)
         self.pool = max(1, int(pool_batches)) * self.batch_size
         self.epoch = 0
+        self.rank, self.world_size = int(rank), max(1, int(world_size))
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
+
+    def _n_batches(self) -> int:
+        n, bs = len(self.lengths), self.batch_size
+        if not self.shuffle:
+            return (n + bs - 1) // bs
+        full, rest = divmod(n, self.pool)
+        return full * ((self.pool + bs - 1) // bs) + (rest + bs - 1) // bs
 
     def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        return self._n_batches() // self.world_size
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         """The batches (index arrays) of ``epoch``."""
@@ -425,18 +441,34 @@ class LengthBucketSampler:
     def __iter__(self) -> Any:
         batches = self.batches(self.epoch)
         self.epoch += 1
+        if self.world_size > 1:
+            batches = batches[self.rank :: self.world_size][: len(self)]
         return iter(b.tolist() for b in batches)
 
 
 def make_loader(
-    data: JetData, batch_size: int, *, shuffle: bool, seed: int = 0, pool_batches: int = 32
+    data: JetData,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    pool_batches: int = 32,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Any:
     """A ``DataLoader`` over ``data``: in-process, length-bucketed batches
-    (:class:`LengthBucketSampler`; ``pool_batches=1``: plain shuffled batches)."""
+    (:class:`LengthBucketSampler`; ``pool_batches=1``: plain shuffled batches; ``rank`` /
+    ``world_size``: this process's share under DDP)."""
     from torch.utils.data import DataLoader
 
     sampler = LengthBucketSampler(
-        data.lengths, batch_size, shuffle=shuffle, seed=seed, pool_batches=pool_batches
+        data.lengths,
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        pool_batches=pool_batches,
+        rank=rank,
+        world_size=world_size,
     )
     return DataLoader(
         JetBatchDataset(data),  # type: ignore[arg-type]

@@ -166,12 +166,17 @@ class JetDataModule(L.LightningDataModule):
         return self._splits[name]
 
     def train_dataloader(self) -> Any:
+        # Under DDP each process takes its share of the batches itself (the fit sets
+        # use_distributed_sampler=False: Lightning cannot shard a custom batch sampler).
+        trainer = self.trainer
         return make_loader(
             self.split("train"),
             self.batch_size,
             shuffle=True,
             seed=self.seed,
             pool_batches=self.pool_batches,
+            rank=0 if trainer is None else trainer.global_rank,
+            world_size=1 if trainer is None else trainer.world_size,
         )
 
     def val_dataloader(self) -> Any:
@@ -252,13 +257,44 @@ class JetTagger(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         e = self._epoch
         row = {"epoch": float(self.current_epoch)}
-        if e.get("train_n"):
-            row["train_loss"] = sum(e["train_loss"]) / sum(e["train_n"])
+        loss_sum, n = sum(e.get("train_loss", [])), sum(e.get("train_n", []))
+        if self.trainer.world_size > 1:
+            # DDP: every process saw its own jets; the epoch loss is over all of them.
+            t = self.trainer.strategy.reduce(
+                torch.tensor([loss_sum, float(n)], dtype=torch.float64, device=self.device),
+                reduce_op="sum",
+            )
+            loss_sum, n = float(t[0]), float(t[1])
+        if n:
+            row["train_loss"] = loss_sum / n
+        # Every process validates on the whole validation split (no sharding): same value.
         if e.get("val_n"):
             row["val_loss"] = sum(e["val_loss"]) / sum(e["val_n"])
             row["val_acc"] = sum(e["val_acc"]) / sum(e["val_n"])
         self.history.append(row)
         self._epoch = {}
+
+    def on_train_end(self) -> None:
+        if self.trainer.world_size > 1:
+            t = self.trainer.strategy.reduce(
+                torch.tensor([float(self.train_jets)], device=self.device), reduce_op="sum"
+            )
+            self.train_jets = int(t[0])  # jets of every process; seconds are each one's
+
+    def get_extra_state(self) -> dict[str, Any]:
+        # In the state dict, so the history and timings come back from DDP spawn processes
+        # with the weights (the inner model's own state dict, which is saved, has none).
+        return {
+            "history": self.history,
+            "train_seconds": self.train_seconds,
+            "train_jets": self.train_jets,
+        }
+
+    def set_extra_state(self, state: Any) -> None:
+        if isinstance(state, dict):
+            self.history = list(state.get("history", []))
+            self.train_seconds = float(state.get("train_seconds", 0.0))
+            self.train_jets = int(state.get("train_jets", 0))
 
     def configure_optimizers(self) -> Any:
         decay, no_decay = [], []
@@ -348,7 +384,7 @@ def train(cfg: dict[str, Any], out_dir: str | Path, *, progress: bool = True) ->
         save_weights(model, out / "weights.pt")
         info = {
             "train_jets_per_s": tagger.train_jets / max(tagger.train_seconds, 1e-9),
-            "epochs": int(tagger.trainer.current_epoch),
+            "epochs": len(tagger.history),
             "parameters": sum(p.numel() for p in model.parameters()),
         }
         history = tagger.history
@@ -390,6 +426,7 @@ def fit(
         "enable_progress_bar": progress,
         "deterministic": False,
         "default_root_dir": None if root_dir is None else str(root_dir),
+        "use_distributed_sampler": False,  # the batch sampler shards itself (DDP)
         **cfg.get("trainer", {}),
     }
     trainer_kwargs["precision"] = _precision(trainer_kwargs.get("precision"))
