@@ -125,9 +125,22 @@ def digest(a: np.ndarray) -> str:
 
 
 def cpu_capability() -> str:
+    """torch's CPU capability plus the ISA extensions oneDNN / MKL dispatch on (AMX, AVX-512
+    sub-sets, VNNI): two "AVX512" machines with and without AMX differ in the last bits."""
+    import re
+
     import torch
 
-    return str(torch.backends.cpu.get_cpu_capability())
+    flags: set[str] = set()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(re.findall(r"\b(amx_\w+|avx512_?\w*|avx_vnni\w*)\b", line))
+            break
+    return " ".join([str(torch.backends.cpu.get_cpu_capability()), *sorted(flags)])
 
 
 if __name__ == "__main__":
