@@ -44,20 +44,12 @@ def test_one_bucket_with_every_point_gives_the_standard_seeds(
     np.testing.assert_array_equal(hashed.z_vertex, standard.z_vertex)
 
 
-def test_single_bucket_identity_through_annoy(small_event: Event) -> None:
-    # bucketSize one short of everything: Annoy answers (no shortcut), and the union of
-    # the query points' neighbour lists is still every space point.
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_single_bucket_identity_through_each_builder(small_event: Event, builder: str) -> None:
+    # bucketSize one short of everything: the index answers (no shortcut), and the union
+    # of the query points' neighbour lists is still every space point.
     sp = small_event.spacepoints
-    cfg = HashingConfig.acts(bucketSize=len(sp) - 1, phiBins=1, nTrees=4)
-    hashed = find_seeds_hashing(sp, CONFIG, cfg)
-    assert hashed.timings["bucket_entries"] == len(sp)
-    assert as_set(hashed) == as_set(find_seeds(sp, CONFIG))
-
-
-@pytest.mark.parametrize("builder", ["kdtree", "faiss"])
-def test_single_bucket_identity_through_batched_builders(small_event: Event, builder: str) -> None:
-    sp = small_event.spacepoints
-    cfg = HashingConfig.acts(bucketSize=len(sp) - 1, phiBins=1, builder=builder)
+    cfg = HashingConfig.acts(bucketSize=len(sp) - 1, phiBins=1, nTrees=4, builder=builder)
     hashed = find_seeds_hashing(sp, CONFIG, cfg)
     assert hashed.timings["bucket_entries"] == len(sp)
     assert as_set(hashed) == as_set(find_seeds(sp, CONFIG))
