@@ -6,7 +6,8 @@
   :mod:`~lhcml.seeding.triplets`, :mod:`~lhcml.seeding.filter`,
   :mod:`~lhcml.seeding.finder`: ACTS's grid triplet seeding ported to numba (float32, the
   same cuts in the same order: on the same space points the seeds are ACTS's);
-- :mod:`~lhcml.seeding.hashing`: Annoy buckets, seeding inside each, merged seeds;
+- :mod:`~lhcml.seeding.hashing`: nearest-neighbour buckets (KD-tree, faiss or Annoy),
+  seeding inside each, merged seeds;
 - :mod:`~lhcml.seeding.estimate`: q/pT, phi, theta, d0, z0 from a seed's three points;
 - :mod:`~lhcml.seeding.io`: ``event<N>-seeds.parquet`` files; :mod:`~lhcml.seeding.run`:
   seeding events on disk (``lhcml seed``);
