@@ -57,9 +57,9 @@ from lhcml.seeding.hashing import HashingConfig, find_seeds_hashing
 #: batched exact builders (scipy KD-tree, faiss flat index) side by side on the same buckets.
 _CELLS = {"query": "bins", "f": 2, "binning": "z-phi", "etaScale": 0.05, "nTrees": 1}
 SCAN: list[dict[str, Any]] = [
-    {"query": "points", "f": 1, "phiBins": 50, "bucketSize": 100},
+    {"query": "points", "f": 1, "phiBins": 50, "bucketSize": 100, "builder": "annoy"},
     {"query": "points", "f": 1, "phiBins": 50, "bucketSize": 100, "builder": "kdtree"},
-    {"query": "bins", "f": 1, "phiBins": 50, "bucketSize": 2000},
+    {"query": "bins", "f": 1, "phiBins": 50, "bucketSize": 2000, "builder": "annoy"},
     *(
         {**_CELLS, "zBins": zb, "phiBins": pb, "bucketSize": k, "builder": builder}
         for zb, pb, k, builders in (
@@ -170,7 +170,7 @@ def short(params: dict[str, Any]) -> str:
         if p.pop("binning", "auto") == "z-phi"
         else f"{p.pop('phiBins', 50)} phi"
     )
-    parts = [p.pop("builder", "annoy"), p.pop("query"), f"f={p.pop('f')}", bins]
+    parts = [p.pop("builder", HashingConfig().builder), p.pop("query"), f"f={p.pop('f')}", bins]
     parts.append(f"bucketSize={p.pop('bucketSize')}")
     parts += [f"{k}={v}" for k, v in p.items()]
     return ", ".join(parts)
@@ -302,7 +302,13 @@ def main() -> None:
         detail = short(params)
         rows.append(row("lhcml hashing", detail, score(events, hs), h_cpu, h_wall, acts_cpu))
         rows[-1]["builder"] = h.builder
-        console.print(f"  hashing {detail}: done", style="dim")
+        parts = {k: np.mean([s.timings[k] for s in hs]) for k in ("neighbours", "buckets")}
+        console.print(
+            f"  hashing {detail}: neighbour lists {parts['neighbours']:.3f} s, bucket merge "
+            f"{parts['buckets']:.3f} s per event",
+            style="dim",
+            highlight=False,
+        )
 
     print_rows(
         console,

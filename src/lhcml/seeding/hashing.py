@@ -73,9 +73,8 @@ class HashingConfig:
     of a 10 x 90 z-phi grid of the query layer, 300 space points per bucket: 0.9x the
     standard seeder's time, 93 % of the efficiency its tight ``maxSeedsPerSpM`` loses
     recovered; 325 takes the standard time and beats a five times looser cap. Larger
-    buckets recover more efficiency for more time. ACTS's
-    own defaults (Annoy, ``bucketSize = 10``, 50 phi bins, phi only, every query point
-    asks) are :meth:`acts`.
+    buckets recover more efficiency for more time. ACTS's own defaults (Annoy,
+    ``bucketSize = 10``, 50 phi bins, phi only, every query point asks) are :meth:`acts`.
 
     Attributes:
         bucketSize: nearest neighbours per query.
@@ -300,7 +299,11 @@ def compute_buckets(
             qbin, nbins = zbin, config.zBins
         else:
             qbin, nbins = pbin, pbins
+        # Query points in bin order: every neighbour list below then comes out grouped by
+        # bin, as the merge wants.
         qbin = np.clip(qbin, 0, nbins - 1)
+        by_bin = np.argsort(qbin, kind="stable")
+        query, qbin = query[by_bin], qbin[by_bin]
         n, k = len(candidates), int(config.bucketSize)
         if config.query == "points":
             owner, centres = qbin, None
@@ -324,11 +327,7 @@ def compute_buckets(
             owner_of = np.repeat(owner, k)
         t_nn = time.perf_counter()
         # A query point is in its own bucket: merge both lists bin by bin, each pair once.
-        by_bin = np.argsort(qbin, kind="stable")
-        if len(owner_of) > 1 and (np.diff(owner_of) < 0).any():  # "points": lists by point
-            order = np.argsort(owner_of, kind="stable")
-            owner_of, flat = owner_of[order], flat[order]
-        bucket_id, row = _merge_bucket_lists(owner_of, flat, qbin[by_bin], query[by_bin], n)
+        bucket_id, row = _merge_bucket_lists(owner_of, flat, qbin, query, n)
     t3 = time.perf_counter()
     timings = {"neighbours": t_nn - t0, "buckets": t3 - t_nn}
     return bucket_id.astype(np.int64), candidates[row], timings
