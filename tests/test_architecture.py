@@ -24,7 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli"}),
     frozenset({"explain"}),
-    frozenset({"reco", "fitting"}),
+    frozenset({"reco", "fitting", "anomaly"}),
     frozenset({"gnn"}),
     frozenset({"seeding", "jets"}),
     frozenset({"simulation", "metrics"}),

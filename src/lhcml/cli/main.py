@@ -15,6 +15,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from lhcml import __version__
+from lhcml.cli.anomaly import app as anomaly_app
 from lhcml.cli.demo import demo
 from lhcml.cli.evaluate import evaluate
 from lhcml.cli.explain import app as explain_app
@@ -82,5 +83,6 @@ app.command("subset")(subset)
 app.add_typer(fit_app, name="fit")
 app.add_typer(gnn_app, name="gnn")
 app.add_typer(jets_app, name="jets")
+app.add_typer(anomaly_app, name="anomaly")
 app.add_typer(explain_app, name="explain")
 app.add_typer(export_app, name="export")

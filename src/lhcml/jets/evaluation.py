@@ -41,12 +41,15 @@ def roc(labels: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return tpr, fpr
 
 
-def binary_metrics(labels: np.ndarray, score: np.ndarray) -> dict[str, Any]:
+def binary_metrics(
+    labels: np.ndarray, score: np.ndarray, working_points: Sequence[float] = WORKING_POINTS
+) -> dict[str, Any]:
     """AUC and rejections of a signal-vs-background score.
 
     Args:
         labels: ``(n,)`` 1 signal, 0 background (both present).
         score: ``(n,)`` larger is more signal-like.
+        working_points: signal efficiencies of the rejections.
 
     Returns:
         ``auc``, ``rejection_30`` / ``rejection_50`` (``1/eps_B``, ``inf`` if no
@@ -63,7 +66,7 @@ def binary_metrics(labels: np.ndarray, score: np.ndarray) -> dict[str, Any]:
         raise InputError(f"need signal and background jets, got {n_s} and {n_b}")
     eps_s, eps_b = roc(labels, score)
     out: dict[str, Any] = {"auc": float(roc_auc_score(labels, score))}
-    for wp in WORKING_POINTS:
+    for wp in working_points:
         eb = float(np.interp(wp, eps_s, eps_b))
         key = f"rejection_{round(wp * 100)}"
         out[key] = 1.0 / eb if eb > 0 else float("inf")

@@ -430,14 +430,14 @@ def fit(
         **cfg.get("trainer", {}),
     }
     trainer_kwargs["precision"] = _precision(trainer_kwargs.get("precision"))
-    with _lightning_quiet(not progress):
+    with lightning_quiet(not progress):
         trainer = build(L.Trainer, trainer_kwargs, "trainer")
         trainer.fit(tagger, datamodule=dm)
     return tagger
 
 
 @contextlib.contextmanager
-def _lightning_quiet(quiet: bool) -> Iterator[None]:
+def lightning_quiet(quiet: bool) -> Iterator[None]:
     """Silence Lightning warnings that are not ours to act on (in-process loading by
     design, short epochs, a pytree deprecation inside Lightning 2.6 with torch 2.13) and,
     when ``quiet``, its start-up INFO lines."""
