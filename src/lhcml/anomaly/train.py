@@ -36,7 +36,7 @@ from lhcml.anomaly.model import JetEncoder, NormalizedAutoencoder
 from lhcml.anomaly.scores import AnomalyDetector, fit_nae
 from lhcml.errors import ConfigError
 from lhcml.io.atomic import write_json_atomic, write_text_atomic
-from lhcml.jets.training import build, lightning_quiet, save_weights
+from lhcml.jets.training import build, dotted_overrides, lightning_quiet, save_weights
 
 SECTIONS = frozenset(
     {
@@ -157,17 +157,9 @@ def check_config(cfg: Any, where: str = "config") -> dict[str, Any]:
 
 
 def apply_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``cfg`` with ``{"section.key": value}`` overrides (None skipped)."""
-    cfg = copy.deepcopy(cfg)
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
-        section, _, key = dotted.partition(".")
-        if key:
-            cfg.setdefault(section, {})[key] = value
-        else:
-            cfg[section] = value
-    return check_config(cfg)
+    """A deep copy of ``cfg`` with ``{"section.key": value}`` overrides (None skipped),
+    checked."""
+    return check_config(dotted_overrides(cfg, overrides))
 
 
 class _Batches:

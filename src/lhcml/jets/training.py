@@ -331,8 +331,9 @@ def _precision(value: Any) -> Any:
     return value
 
 
-def apply_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``cfg`` with ``{"section.key": value}`` overrides (None skipped)."""
+def dotted_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``cfg`` with ``{"section.key": value}`` overrides (None skipped),
+    unchecked (each stage checks its own sections)."""
     cfg = copy.deepcopy(cfg)
     for dotted, value in overrides.items():
         if value is None:
@@ -342,7 +343,12 @@ def apply_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
             cfg.setdefault(section, {})[key] = value
         else:
             cfg[section] = value
-    return check_config(cfg)
+    return cfg
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """:func:`dotted_overrides`, then :func:`check_config`."""
+    return check_config(dotted_overrides(cfg, overrides))
 
 
 def train(cfg: dict[str, Any], out_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
