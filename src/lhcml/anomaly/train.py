@@ -36,7 +36,13 @@ from lhcml.anomaly.model import JetEncoder, NormalizedAutoencoder
 from lhcml.anomaly.scores import AnomalyDetector, fit_nae
 from lhcml.errors import ConfigError
 from lhcml.io.atomic import write_json_atomic, write_text_atomic
-from lhcml.jets.training import build, dotted_overrides, lightning_quiet, save_weights
+from lhcml.jets.training import (
+    build,
+    dotted_overrides,
+    lightning_quiet,
+    read_yaml,
+    save_weights,
+)
 
 SECTIONS = frozenset(
     {
@@ -129,13 +135,7 @@ class DataConfig:
 
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read and check an anomaly experiment YAML (``yaml.safe_load``)."""
-    import yaml
-
-    try:
-        cfg = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"config: cannot read {path}: {e}") from e
-    return check_config(cfg, str(path))
+    return check_config(read_yaml(path), str(path))
 
 
 def check_config(cfg: Any, where: str = "config") -> dict[str, Any]:

@@ -81,13 +81,17 @@ def load_config(path: str | Path) -> dict[str, Any]:
     Raises:
         ConfigError: unreadable file, unknown sections or model type.
     """
+    return check_config(read_yaml(path), str(path))
+
+
+def read_yaml(path: str | Path) -> Any:
+    """``yaml.safe_load`` of a config file, a :class:`ConfigError` naming it if unreadable."""
     import yaml
 
     try:
-        cfg = yaml.safe_load(Path(path).read_text())
+        return yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"config: cannot read {path}: {e}") from e
-    return check_config(cfg, str(path))
 
 
 def check_config(cfg: Any, where: str = "config") -> dict[str, Any]:
