@@ -2,7 +2,7 @@
 # The jet samples of the DarkCLR study (docs/anomaly-detection.md): QCD background and a
 # scan of semi-visible (Hidden Valley) signal points, all in one jet-pT window so a score
 # cannot separate them by jet pT alone. Resumable: rerun to finish an interrupted sample.
-# Usage: experiments/anomaly/generate.sh OUT_DIR [JOBS]   (~15 min on 2 cores)
+# Usage: experiments/anomaly/generate.sh OUT_DIR [JOBS]   (~17 min on 2 cores)
 set -euo pipefail
 out=${1:?usage: generate.sh OUT_DIR [JOBS]}
 jobs=${2:-2}

@@ -40,7 +40,7 @@ def test_rotate_keeps_pt_radii_and_distances() -> None:
     assert torch.equal(y[..., 0], x[..., 0])
     assert torch.allclose(y[..., 1:].norm(dim=-1), x[..., 1:].norm(dim=-1), atol=1e-6)
     assert torch.allclose(_pairwise(y), _pairwise(x), atol=1e-5)
-    # A rotation by a known angle: with the angle forced to pi/2, (eta, phi) -> (phi, -eta).
+    # The rotation by the angle the generator draws: eta' = c eta + s phi.
     g = torch.Generator().manual_seed(2)
     angle = torch.rand((x.shape[0], 1), generator=torch.Generator().manual_seed(2)) * 2 * math.pi
     y = A.rotate(x, g)

@@ -102,10 +102,9 @@ def collinear_split(x: Tensor, generator: torch.Generator | None = None) -> Tens
     n_split = torch.minimum(n, length - n)  # (B,)
     # A random order of each jet's real constituents: random keys, padding last.
     keys = torch.where(m, _rand((b, length), x, generator), 2.0)
-    perm = torch.argsort(keys, dim=1)
+    src = torch.argsort(keys, dim=1)  # (B, L): the j-th chosen constituent
     slot = torch.arange(length, device=x.device).unsqueeze(0)
     does = slot < n_split.unsqueeze(1)  # the j-th chosen constituent is split
-    src = perm  # (B, L): index of the j-th chosen constituent
     dst = (n.unsqueeze(1) + slot).clamp_max(length - 1)  # the padding slot it goes to
     r = _rand((b, length), x, generator)
     src_pt = torch.gather(x[..., 0], 1, src)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -123,6 +122,28 @@ def read_constituents(
             constituents, NaN or infinite constituent momenta.
         ConfigError: bad ``n_constituents`` / ``pt_scale``.
     """
+    (jets,) = read_constituent_splits(
+        paths,
+        [(split, max_jets)],
+        n_constituents=n_constituents,
+        pt_scale=pt_scale,
+        fractions=fractions,
+        what=what,
+    )
+    return jets
+
+
+def read_constituent_splits(
+    paths: str | Path | Sequence[str | Path],
+    splits: Sequence[tuple[str | None, int | None]],
+    *,
+    n_constituents: int = 50,
+    pt_scale: float = PT_SCALE,
+    fractions: Sequence[float] = (0.6, 0.1, 0.3),
+    what: str = "jets",
+) -> list[ConstituentJets]:
+    """:func:`read_constituents` of several ``(split, max_jets)`` of the same samples,
+    reading the files once."""
     if n_constituents < 1:
         raise ConfigError(f"data.n_constituents: must be >= 1, got {n_constituents}")
     if not pt_scale > 0:
@@ -134,7 +155,7 @@ def read_constituents(
         p = Path(p)
         if p.is_dir() and not any(p.glob("*.parquet")):
             raise InputError(f"{what} directory has no jet files (*.parquet)", path=p)
-    data = read_jets(plist, PROCESSES, max_particles=max(n_constituents, 1))
+    data = read_jets(plist, PROCESSES, max_particles=n_constituents)
     if not np.isfinite(data.vectors).all():
         bad = int((~np.isfinite(data.vectors).all(1)).sum())
         raise InputError(
@@ -142,17 +163,12 @@ def read_constituents(
             path=Path(plist[0]),
             column="part_px/part_py/part_pz/part_energy",
         )
-    data = select(data, split, fractions, max_jets)
-    if len(data) == 0:
-        raise InputError(f"{what}: no jets left in split '{split}'", path=Path(plist[0]))
-    x = constituents(data, n_constituents, pt_scale)
     src = ", ".join(str(p) for p in plist)
-    return ConstituentJets(x, data.jets["jet_pt"].astype(np.float32), data.labels, src)
-
-
-def as_tensors(x: np.ndarray) -> Any:
-    """``(x, mask)`` torch tensors of padded constituents (mask True = real)."""
-    import torch
-
-    t = torch.from_numpy(np.ascontiguousarray(x))
-    return t, t[..., 0] > 0
+    out = []
+    for split, max_jets in splits:
+        part = select(data, split, fractions, max_jets)
+        if len(part) == 0:
+            raise InputError(f"{what}: no jets left in split '{split}'", path=Path(plist[0]))
+        x = constituents(part, n_constituents, pt_scale)
+        out.append(ConstituentJets(x, part.jets["jet_pt"].astype(np.float32), part.labels, src))
+    return out

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from lhcml.anomaly.augment import Pipeline
-from lhcml.anomaly.data import PT_SCALE, ConstituentJets, as_tensors, read_constituents
+from lhcml.anomaly.data import PT_SCALE, ConstituentJets, read_constituent_splits
 from lhcml.anomaly.losses import get_loss, norm_penalty
 from lhcml.anomaly.model import JetEncoder, NormalizedAutoencoder
 from lhcml.anomaly.scores import AnomalyDetector, fit_nae
@@ -106,23 +106,32 @@ class DataConfig:
             raise ConfigError(f"data.batch_size: must be >= 2, got {self.batch_size}")
 
     def read(
-        self, paths: Sequence[str], split: str, max_jets: int | None, what: str
+        self, paths: Sequence[str], split: str | None, max_jets: int | None, what: str
     ) -> ConstituentJets:
-        return read_constituents(
+        (jets,) = self.read_splits(paths, [(split, max_jets)], what)
+        return jets
+
+    def read_splits(
+        self, paths: Sequence[str], splits: Sequence[tuple[str | None, int | None]], what: str
+    ) -> list[ConstituentJets]:
+        """Several ``(split, max_jets)`` of the same samples, the files read once."""
+        return read_constituent_splits(
             paths,
+            splits,
             n_constituents=self.n_constituents,
             pt_scale=self.pt_scale,
-            split=split,
             fractions=self.fractions,
-            max_jets=max_jets,
             what=what,
         )
 
-    def training_jets(self) -> ConstituentJets:
-        """Background train split (+ contamination), shuffled by the caller's loader."""
-        bkg = self.read(self.background, "train", self.max_train_jets, "background")
+    def training_jets(self) -> tuple[ConstituentJets, ConstituentJets]:
+        """``(train, val)``: the background train split (+ contamination) and the
+        background val split."""
+        bkg, val = self.read_splits(
+            self.background, [("train", self.max_train_jets), ("val", None)], "background"
+        )
         if self.contamination_fraction <= 0:
-            return bkg
+            return bkg, val
         n_sig = max(1, round(self.contamination_fraction * len(bkg)))
         sig = self.read(self.contamination, "train", None, "contamination")
         if len(sig) < n_sig:
@@ -130,7 +139,7 @@ class DataConfig:
                 f"data.contamination_fraction: {n_sig} signal jets wanted, {len(sig)} in the "
                 "contamination samples' train split"
             )
-        return ConstituentJets.concat([bkg, sig.take(np.arange(n_sig))])
+        return ConstituentJets.concat([bkg, sig.take(np.arange(n_sig))]), val
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -271,8 +280,7 @@ def embed_jets(
     encoder.eval()
     hs, zs = [], []
     for xb in _Batches(x, batch_size, shuffle=False, seed=0):
-        xt, mask = as_tensors(xb.numpy())
-        h = encoder.represent(xt.to(device), mask.to(device))
+        h = encoder.represent(xb.to(device))  # mask: pT > 0
         hs.append(h.cpu())
         zs.append(encoder.head(h).cpu())
     return torch.cat(hs), torch.cat(zs)
@@ -308,8 +316,7 @@ def train(
     physical = Pipeline(aug.get("physical", DEFAULT_PHYSICAL), "augmentations.physical")
     anomalous = Pipeline(aug.get("anomalous", DEFAULT_ANOMALOUS), "augmentations.anomalous")
     detector = build_detector(cfg)
-    train_jets = data.training_jets()
-    val_jets = data.read(data.background, "val", None, "background")
+    train_jets, val_jets = data.training_jets()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))

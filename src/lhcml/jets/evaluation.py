@@ -52,8 +52,9 @@ def binary_metrics(
         working_points: signal efficiencies of the rejections.
 
     Returns:
-        ``auc``, ``rejection_30`` / ``rejection_50`` (``1/eps_B``, ``inf`` if no
-        background passes) with ``*_unc``, ``n_signal``, ``n_background``.
+        ``auc``, ``rejection_<100 wp>`` per working point (``rejection_30`` /
+        ``rejection_50`` by default; ``1/eps_B``, ``inf`` if no background passes) with
+        ``*_unc``, ``n_signal``, ``n_background``.
 
     Raises:
         InputError: a class is missing.
