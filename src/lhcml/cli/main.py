@@ -24,6 +24,7 @@ from lhcml.cli.fit import fit_app
 from lhcml.cli.gnn import gnn_app
 from lhcml.cli.inspect import inspect
 from lhcml.cli.jets import app as jets_app
+from lhcml.cli.maskformer import app as maskformer_app
 from lhcml.cli.reconstruct import reconstruct
 from lhcml.cli.score import score
 from lhcml.cli.seed import seed
@@ -83,6 +84,7 @@ app.command("subset")(subset)
 app.add_typer(fit_app, name="fit")
 app.add_typer(gnn_app, name="gnn")
 app.add_typer(jets_app, name="jets")
+app.add_typer(maskformer_app, name="maskformer")
 app.add_typer(anomaly_app, name="anomaly")
 app.add_typer(explain_app, name="explain")
 app.add_typer(export_app, name="export")

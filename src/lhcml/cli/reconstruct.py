@@ -19,17 +19,25 @@ def reconstruct(
     method: Annotated[
         str,
         typer.Option(
+            "--method",
+            "--finder",
             help="Track finder: 'gnn' (module map + edge filter + Interaction Network + "
-            "track building, the shipped model set) or 'dbscan' (helix-unrolling baseline)."
+            "track building, the shipped model set), 'dbscan' (helix-unrolling baseline) "
+            "or 'maskformer' (hit filter + MaskFormer transformer; --model DIR from "
+            "`lhcml maskformer train`).",
         ),
     ] = "gnn",
     pt_min: Annotated[
         float, typer.Option(help="DBSCAN: lowest pT hypothesis of the scan [GeV].")
     ] = 0.8,
     model: Annotated[
-        Path | None, typer.Option(help="GNN: model-set folder (default: the shipped one).")
+        Path | None,
+        typer.Option(
+            help="GNN: model-set folder (default: the shipped one); MaskFormer: trained "
+            "model folder."
+        ),
     ] = None,
-    device: Annotated[str, typer.Option(help="GNN: 'cpu' or 'cuda'.")] = "cpu",
+    device: Annotated[str, typer.Option(help="GNN / MaskFormer: 'cpu' or 'cuda'.")] = "cpu",
     detectors: Annotated[
         Path | None,
         typer.Option(

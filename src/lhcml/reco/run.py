@@ -39,7 +39,7 @@ class ReconstructionResult:
 
 
 #: Track finders of :func:`reconstruct_events`.
-METHODS: tuple[str, ...] = ("gnn", "dbscan")
+METHODS: tuple[str, ...] = ("gnn", "dbscan", "maskformer")
 
 
 def reconstruct_events(
@@ -61,11 +61,13 @@ def reconstruct_events(
         events: directory of events, or one event prefix.
         out_dir: directory for ``event*-submission.csv``.
         event_ids: subset of events (default: all in the directory).
-        method: ``gnn`` (the GNN chain, :class:`lhcml.gnn.pipeline.GNNChain`) or
-            ``dbscan`` (the helix-unrolling baseline).
+        method: ``gnn`` (the GNN chain, :class:`lhcml.gnn.pipeline.GNNChain`),
+            ``dbscan`` (the helix-unrolling baseline) or ``maskformer`` (hit filter +
+            MaskFormer, :class:`lhcml.reco.maskformer.infer.MaskFormerFinder`).
         pt_min: DBSCAN: lowest pT hypothesis [GeV].
-        model_dir: GNN: model set (default: the shipped one).
-        device: GNN: ``cpu`` or ``cuda``.
+        model_dir: GNN: model set (default: the shipped one); MaskFormer: its trained
+            model directory.
+        device: GNN / MaskFormer: ``cpu`` or ``cuda``.
         detectors: GNN: detector file describing the events' module numbering (default:
             a ``detectors.csv(.gz)`` beside the events, as in the TrackML data).
         progress: show a progress bar.
@@ -90,6 +92,14 @@ def reconstruct_events(
 
         chain = GNNChain(model_dir, device=device, backend=backend)
         find = _gnn_finder(chain, detectors)
+    elif method == "maskformer":
+        from lhcml.reco.maskformer.infer import MaskFormerFinder
+
+        mf = MaskFormerFinder(model_dir, device=device)
+
+        def find(event: Event, source: Path) -> tuple[pd.DataFrame, int]:
+            return mf.reconstruct(event).tracks, 0
+
     else:
         finder = HelixDBSCAN(HelixDBSCANConfig(pt_min=pt_min))
 
