@@ -130,8 +130,6 @@ _SECTIONS: dict[str, type] = {
 
 
 def _check_init_keys(section: str, values: dict[str, Any], cls: type) -> None:
-    from lhcml.reco.maskformer.model import HitFilter, MaskFormer  # noqa: F401
-
     params = set(inspect.signature(cls.__init__).parameters) - {"self", "in_features"}
     unknown = sorted(set(values) - params)
     if unknown:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -226,13 +225,3 @@ class MaskFormerFinder:
 def _no_truth(event: Event) -> Event:
     """The event without truth: the finder must not see it (and skips the labelling)."""
     return Event(event.event_id, event.hits, meta=event.meta)
-
-
-def finder_info(result: FinderResult) -> dict[str, Any]:
-    """A JSON-able summary of a :class:`FinderResult` (without the tracks)."""
-    return {
-        "n_hits": result.n_hits,
-        "n_kept": result.n_kept,
-        "n_wedges": result.n_wedges,
-        "seconds": result.seconds,
-    }

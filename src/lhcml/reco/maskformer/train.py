@@ -14,7 +14,6 @@ written atomically.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 import time
@@ -27,7 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from lhcml.errors import InputError
-from lhcml.io.atomic import write_atomic, write_json_atomic, write_text_atomic
+from lhcml.io.atomic import write_json_atomic, write_text_atomic
+from lhcml.jets.training import save_weights
 from lhcml.reco.maskformer.config import MaskFormerConfig, StageTraining
 from lhcml.reco.maskformer.data import (
     PreparedEvent,
@@ -209,13 +209,6 @@ def _fit(
     return metrics
 
 
-def _save_state(net: torch.nn.Module, path: Path) -> None:
-    buf = io.BytesIO()
-    torch.save(net.state_dict(), buf)
-    blob = buf.getvalue()
-    write_atomic(path, lambda p: p.write_bytes(blob))
-
-
 def filter_metrics(prob: np.ndarray, target: np.ndarray, cut: float) -> dict[str, float]:
     """Efficiency (target hits kept), purity (kept hits that are target) and kept share."""
     keep = prob > cut
@@ -269,7 +262,7 @@ def train(
     metrics["filter"]["val"] = filter_metrics(p_all, t_all, cut)
     inference = dataclasses.replace(cfg.inference, filter_cut=cut)
     cfg = dataclasses.replace(cfg, inference=inference)
-    _save_state(hit_filter, out / "filter.pt")
+    save_weights(hit_filter, out / "filter.pt")
 
     # 2. Tracker, on the hits the filter keeps.
     def filtered(events: list[PreparedEvent]) -> list[PreparedEvent]:
@@ -295,7 +288,7 @@ def train(
         progress,
     )
     tracker.eval()
-    _save_state(tracker, out / "tracker.pt")
+    save_weights(tracker, out / "tracker.pt")
     write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     # 3. The finder on the validation events, as `lhcml reconstruct` runs it.
