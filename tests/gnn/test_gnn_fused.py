@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from gnn_toys import random_graph
@@ -38,6 +39,59 @@ def test_fused_inference_equals_the_torch_path(
         ref = net(x, ei)
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
     assert ref.std() > 0.005  # not a degenerate comparison
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_bfloat16_products_stay_close_to_the_torch_path(n_layers: int) -> None:
+    # Products of bfloat16 inputs (8-bit mantissa) with float32 sums: logits move by a
+    # few 1e-2 at most (float32: 1e-5).
+    torch.manual_seed(0)
+    net = InteractionNetwork(hidden=32, n_iterations=4, n_layers=n_layers).eval()
+    for p in net.parameters():
+        p.data += 0.3 * torch.randn_like(p)
+    x, ei = random_graph()
+    with torch.no_grad():
+        net.precision = "bfloat16"
+        low = net(x, ei)
+        again = net(x, ei)  # the reused workspace gives the same numbers
+        net.fused = False
+        ref = net(x, ei)
+    torch.testing.assert_close(again, low, rtol=0, atol=0)
+    diff = (low - ref).abs()
+    assert ref.std() > 0.05  # not a degenerate comparison
+    assert 0 < diff.max() < 0.05 and diff.mean() < 0.01  # logits
+
+
+def test_bfloat16_bits_round_to_nearest_even_as_torch() -> None:
+    v = torch.cat([torch.randn(10_000) * 100, torch.tensor([1.0 + 2**-8, 1.0 + 3 * 2**-8, -0.0])])
+    bits = np.empty((1, v.numel()), np.uint16)
+    empty = np.zeros((0, 0), np.uint16)
+    row = v.reshape(1, -1).clone().abs()  # through _norm_relu: ReLU of |v| is |v|
+    fused._norm_relu(
+        row.numpy(),
+        empty,
+        np.zeros(v.numel(), np.float32),
+        0,
+        row.numpy()[0],
+        row.numpy()[0],
+        False,
+        0.0,
+        bits,
+        True,
+    )
+    expected = v.abs().to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+    np.testing.assert_array_equal(bits[0], expected)  # ties: 1 + 2^-8 -> 1, 1 + 3 2^-8 up
+
+
+def test_precision_choice() -> None:
+    assert fused.check_precision("auto") in fused.PRECISIONS
+    assert fused.check_precision("float32") == "float32"
+    with pytest.raises(ValueError, match="precision 'fp8' unknown"):
+        fused.check_precision("fp8")
+    from lhcml.gnn.pipeline import GNNChain
+
+    with pytest.raises(ConfigError, match="--precision"):
+        GNNChain(precision="half")
 
 
 def test_fused_path_only_without_gradient() -> None:

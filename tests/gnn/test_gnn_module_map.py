@@ -72,9 +72,32 @@ def test_small_chunks_give_the_same_edges(module_map: ModuleMap, tmp_path) -> No
     event = toy_event(1001, 60, noise=50)
     path = module_map.save(tmp_path / "mm.parquet")
     small = ModuleMap.load(path, chunk=7)
-    a = module_map.build_edges(event.hits)
-    b = small.build_edges(event.hits)
+    a = module_map.build_edges(event.hits, engine="numpy")
+    b = small.build_edges(event.hits, engine="numpy")
     assert sorted(map(tuple, a.T.tolist())) == sorted(map(tuple, b.T.tolist()))
+
+
+def test_numba_and_numpy_engines_give_the_same_edges_in_order(
+    module_map: ModuleMap, trackml_prefix
+) -> None:
+    # The toy map on a toy event (wrapping windows), and the shipped map on the shared
+    # real TrackML event (translated module ids; ~5k edges): equal arrays, same order.
+    from lhcml.gnn.pipeline import GNNChain
+    from lhcml.io import read_detectors, read_event
+
+    event = toy_event(1002, 80, noise=150)
+    a = module_map.build_edges(event.hits, engine="numba")
+    assert a.shape[1] > 300
+    np.testing.assert_array_equal(a, module_map.build_edges(event.hits, engine="numpy"))
+    chain = GNNChain()
+    real = read_event(trackml_prefix, parts=["hits"])
+    det = read_detectors(trackml_prefix.parent / "detectors.csv.gz")
+    hits = translate_modules(real.hits, det, chain.centres)
+    b = chain.module_map.build_edges(hits)
+    assert b.shape[1] > 4_000
+    np.testing.assert_array_equal(b, chain.module_map.build_edges(hits, engine="numpy"))
+    with pytest.raises(ConfigError, match="engine 'loop'"):
+        chain.module_map.build_edges(hits, engine="loop")
 
 
 def test_efficiency_on_new_events_and_wider_windows(module_map: ModuleMap, tmp_path) -> None:

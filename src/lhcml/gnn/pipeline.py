@@ -74,6 +74,10 @@ class GNNChain:
         threads: torch CPU threads (``None``: leave as is).
         backend: ``torch`` or ``onnx`` (the networks run by ONNX Runtime,
             :mod:`lhcml.gnn.onnx`; CPU only).
+        precision: the Interaction Network's CPU products (torch backend): ``float32``
+            (the training arithmetic), ``bfloat16`` (inputs rounded to bfloat16,
+            float32 sums; ~3x faster products on AMX CPUs) or ``auto`` (bfloat16 where
+            the CPU has AMX).
 
     Raises:
         InputError: missing files; ConfigError: bad settings.
@@ -87,6 +91,7 @@ class GNNChain:
         graph_construction: str | None = None,
         threads: int | None = None,
         backend: str = "torch",
+        precision: str = "auto",
     ) -> None:
         import yaml
 
@@ -121,6 +126,12 @@ class GNNChain:
             self.filter, fblob = load_model(self.model_dir / "edge_filter.pt", self.device)
             self.filter_threshold = float(fblob.get("threshold", 0.0))
         self.gnn, gblob = load_model(self.model_dir / "edge_classifier.pt", self.device)
+        from lhcml.gnn.edge_classification.fused import check_precision
+
+        try:
+            self.gnn.precision = check_precision(precision)
+        except ValueError as e:
+            raise ConfigError(f"--precision: {e}") from None
         self.use_cells = self.gnn.node_encoder[0].in_features > 4
         if backend not in BACKENDS:
             raise ConfigError(f"--backend: unknown '{backend}'; choose from {list(BACKENDS)}")

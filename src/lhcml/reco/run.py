@@ -54,6 +54,7 @@ def reconstruct_events(
     detectors: str | Path | None = None,
     progress: bool = True,
     backend: str = "torch",
+    precision: str = "auto",
 ) -> list[ReconstructionResult]:
     """Find tracks in each event; write submissions.
 
@@ -72,6 +73,8 @@ def reconstruct_events(
             a ``detectors.csv(.gz)`` beside the events, as in the TrackML data).
         progress: show a progress bar.
         backend: GNN: ``torch`` or ``onnx`` (ONNX Runtime, :mod:`lhcml.gnn.onnx`).
+        precision: GNN: the Interaction Network's CPU products (``auto``, ``float32``,
+            ``bfloat16``; :class:`~lhcml.gnn.pipeline.GNNChain`).
 
     Raises:
         ConfigError: unknown method.
@@ -90,7 +93,7 @@ def reconstruct_events(
     if method == "gnn":
         from lhcml.gnn.pipeline import GNNChain
 
-        chain = GNNChain(model_dir, device=device, backend=backend)
+        chain = GNNChain(model_dir, device=device, backend=backend, precision=precision)
         find = _gnn_finder(chain, detectors)
     elif method == "maskformer":
         from lhcml.reco.maskformer.infer import MaskFormerFinder

@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -82,6 +83,92 @@ def _cylindrical(hits: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray
     x = hits["x"].to_numpy(np.float64)
     y = hits["y"].to_numpy(np.float64)
     return np.hypot(x, y), np.arctan2(y, x), hits["z"].to_numpy(np.float64)
+
+
+@numba.njit(cache=True)
+def _keep(
+    a: int,
+    b: int,
+    p: int,
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    eta: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> bool:  # pragma: no cover - compiled
+    # doublet_variables of hits a -> b against pair p's windows (rows: VARIABLES order),
+    # with the same float64 operations in the same order (no fastmath): same edges.
+    dr = r[b] - r[a]
+    dz = z[b] - z[a]
+    safe = 1e-6 if abs(dr) < 1e-6 else dr
+    z0 = min(max(z[a] - r[a] * dz / safe, -_CLAMP), _CLAMP)
+    if z0 < lo[0, p] or z0 > hi[0, p]:
+        return False
+    dphi = np.remainder(phi[b] - phi[a] + np.pi, 2 * np.pi) - np.pi
+    if dphi < lo[1, p] or dphi > hi[1, p]:
+        return False
+    slope = min(max(dphi / safe, -_CLAMP), _CLAMP)
+    if slope < lo[2, p] or slope > hi[2, p]:
+        return False
+    deta = eta[b] - eta[a]
+    return not (deta < lo[3, p] or deta > hi[3, p])
+
+
+@numba.njit(cache=True, nogil=True)
+def _map_edges(
+    skey: np.ndarray,
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    eta: np.ndarray,
+    start: np.ndarray,
+    count: np.ndarray,
+    u1: np.ndarray,
+    u2: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    # Every (pair, hit of m1): the hits of m2 in its dphi window (one run of the
+    # phi-sorted module, two where the window wraps), cut on all four variables. Edges of
+    # the first runs come first, then those of the second runs, each in (pair, hit)
+    # order: the numpy path's order.
+    two_pi = 2 * np.pi
+    out = [np.empty((2, 1 << 16), np.int64), np.empty((2, 1 << 14), np.int64)]
+    n_out = [0, 0]
+    for p in range(u1.shape[0]):
+        s1 = start[u1[p]]
+        seg_lo = start[u2[p]]
+        seg_hi = seg_lo + count[u2[p]]
+        seg = skey[seg_lo:seg_hi]
+        dlo = lo[1, p]
+        dhi = hi[1, p]
+        full = (dhi - dlo) >= two_pi
+        base = u2[p] * 8.0
+        for a in range(s1, s1 + count[u1[p]]):
+            lo_w = np.remainder(phi[a] + dlo + np.pi, two_pi)
+            hi_w = np.remainder(phi[a] + dhi + np.pi, two_pi)
+            pos_lo = seg_lo + np.searchsorted(seg, base + lo_w, side="left")
+            pos_hi = seg_lo + np.searchsorted(seg, base + hi_w, side="right")
+            wraps = lo_w > hi_w or full
+            runs = (
+                (seg_lo if wraps else pos_lo, seg_hi if full else pos_hi),
+                (pos_lo if wraps and not full else 0, seg_hi if wraps and not full else 0),
+            )
+            for k in range(2):
+                for b in range(runs[k][0], runs[k][1]):
+                    if _keep(a, b, p, r, phi, z, eta, lo, hi):
+                        if n_out[k] == out[k].shape[1]:
+                            grown = np.empty((2, 2 * n_out[k]), np.int64)
+                            grown[:, : n_out[k]] = out[k]
+                            out[k] = grown
+                        out[k][0, n_out[k]] = a
+                        out[k][1, n_out[k]] = b
+                        n_out[k] += 1
+    return (
+        np.concatenate((out[0][0, : n_out[0]], out[1][0, : n_out[1]])),
+        np.concatenate((out[0][1, : n_out[0]], out[1][1, : n_out[1]])),
+    )
 
 
 class ModuleMap:
@@ -220,16 +307,20 @@ class ModuleMap:
             [b, a]
         ).isin(pairs)
 
-    def build_edges(self, hits: pd.DataFrame) -> np.ndarray:
+    def build_edges(self, hits: pd.DataFrame, *, engine: str = "numba") -> np.ndarray:
         """Edges of the event's hits allowed by the map.
 
         Hits are sorted by module, then azimuth, so for a hit of ``m1`` the hits of ``m2``
         inside the pair's ``dphi`` window form one contiguous run (two when the window
-        wraps around +-pi), found with one vectorised ``searchsorted``; only those
-        candidates are cut on the other variables.
+        wraps around +-pi), found by binary search; only those candidates are cut on the
+        other variables.
 
         Args:
             hits: ``x, y, z, volume_id, layer_id, module_id`` (rows = graph nodes).
+            engine: ``numba`` (one compiled loop over the candidates, no temporaries) or
+                ``numpy`` (the candidates of blocks of module pairs enumerated and cut as
+                arrays; the reference of ``benchmarks/bench_gnn.py``). Same edges, same
+                order.
 
         Returns:
             ``(2, E)`` int64 rows into ``hits``, inner hit first.
@@ -257,6 +348,14 @@ class ModuleMap:
             return np.zeros((2, 0), np.int64)
         win = {v: (lo[pairs], hi[pairs]) for v, (lo, hi) in self.windows().items()}
         u1, u2 = i1[pairs], i2[pairs]
+        if engine == "numba":
+            eta = np.arcsinh(z / np.maximum(r, 1e-3))
+            lo = np.ascontiguousarray(np.stack([win[v][0] for v in VARIABLES]))
+            hi = np.ascontiguousarray(np.stack([win[v][1] for v in VARIABLES]))
+            a_s, b_s = _map_edges(skey, r, phi, z, eta, start, count, u1, u2, lo, hi)
+            return _unique_edges(order[a_s], order[b_s], len(hits))
+        if engine != "numpy":
+            raise ConfigError(f"module map: engine '{engine}' unknown; use numba or numpy")
         n1 = count[u1]
         # One entry per (module pair, hit of m1).
         p = np.repeat(np.arange(len(pairs)), n1)
@@ -300,14 +399,7 @@ class ModuleMap:
                 out_a.append(aa[keep])
                 out_b.append(b[keep])
                 first = last
-        a_all = order[np.concatenate(out_a)]
-        b_all = order[np.concatenate(out_b)]
-        # Pairs (m1, m2) and (m2, m1) can both yield a hit pair: keep it once.
-        n_hits = len(hits)
-        lo_h, hi_h = np.minimum(a_all, b_all), np.maximum(a_all, b_all)
-        _, first_idx = np.unique(lo_h * n_hits + hi_h, return_index=True)
-        first_idx = np.sort(first_idx)
-        return np.vstack([a_all[first_idx], b_all[first_idx]]).astype(np.int64)
+        return _unique_edges(order[np.concatenate(out_a)], order[np.concatenate(out_b)], len(hits))
 
     # -- files ----------------------------------------------------------------------
 
@@ -358,6 +450,15 @@ class ModuleMap:
     def __repr__(self) -> str:
         n = 0 if self.table is None else len(self.table)
         return f"ModuleMap({n} module pairs from {self.n_events} events)"
+
+
+def _unique_edges(a_all: np.ndarray, b_all: np.ndarray, n_hits: int) -> np.ndarray:
+    """``(2, E)`` edges, each hit pair once in the order first found: pairs (m1, m2) and
+    (m2, m1) of the map can both yield it."""
+    lo_h, hi_h = np.minimum(a_all, b_all), np.maximum(a_all, b_all)
+    _, first_idx = np.unique(lo_h * n_hits + hi_h, return_index=True)
+    first_idx = np.sort(first_idx)
+    return np.vstack([a_all[first_idx], b_all[first_idx]]).astype(np.int64)
 
 
 def _reduce(d: pd.DataFrame, *, raw: bool) -> pd.DataFrame:
