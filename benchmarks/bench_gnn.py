@@ -14,6 +14,12 @@ simulated (ttbar, <mu> = 200).
 The edge classifier also runs on its unfused torch path (the training code) as a second
 reference: the fused CPU inference must give the same scores, faster; and exported to ONNX
 in ONNX Runtime (``--backend onnx``; ``--no-onnx`` skips it).
+
+A second table puts the previous version of ``lhcml reconstruct`` (v10: float32 products,
+the numpy module-map loop) beside the current one (``--precision auto``: bfloat16 products
+where the CPU has AMX; the numba loop), stage by stage, with each one's efficiency and fake
+rate on the same events (ATLAS matching, pT > 1 GeV, tracks of >= 5 hits); ``--no-versions``
+skips it.
 """
 
 from __future__ import annotations
@@ -174,6 +180,67 @@ TORCH_PATH = "edge classifier, torch path (reference)"
 ONNX_PATH = "edge classifier, ONNX Runtime (1 thread)"
 
 
+#: (name, products' precision, module-map loop) of the versions compared.
+VERSIONS: tuple[tuple[str, str, str], ...] = (
+    ("v10 (float32, numpy map)", "float32", "numpy"),
+    ("now (--precision auto, numba map)", "auto", "numba"),
+)
+
+
+def versions_table(chain: Any, events: Path, ids: list[int]) -> dict[str, dict[str, float]]:
+    """The previous and the current ``lhcml reconstruct`` on the same events: stage
+    times (``GNNChain.reconstruct``'s own) and ATLAS efficiency / fake rate."""
+    from lhcml.gnn.edge_classification.fused import check_precision
+    from lhcml.io import read_event
+    from lhcml.metrics.tracking import FiducialSelection, TrackSelection, tracking_performance
+
+    fid = FiducialSelection(pt_min=1.0, min_hits=3, exclude_electrons=True)
+    sel = TrackSelection(min_hits=5)
+    out: dict[str, dict[str, float]] = {}
+    loaded = [read_event(events, eid) for eid in ids]
+    for name, precision, engine in VERSIONS:
+        chain.gnn.precision = check_precision(precision)
+        chain.graph_engine = engine
+        chain.reconstruct(loaded[0])  # warm-up (compilation, workspace)
+        times: dict[str, list[float]] = {}
+        counts = np.zeros(4)
+        for event in loaded:
+            res = chain.reconstruct(event)
+            for stage, t in res.timings.items():
+                times.setdefault(stage, []).append(t)
+            perf = tracking_performance(
+                res.tracks,
+                event.truth,
+                event.particles,
+                matching="atlas",
+                fiducial=fid,
+                track_selection=sel,
+            )
+            counts += [perf.efficiency.k, perf.efficiency.n, perf.fake_rate.k, perf.fake_rate.n]
+        row = {stage: float(np.mean(t)) for stage, t in times.items()}
+        row["total"] = sum(row.values())
+        row["efficiency"] = counts[0] / counts[1]
+        row["fake_rate"] = counts[2] / counts[3]
+        out[name] = row
+    chain.gnn.precision = check_precision("auto")
+    chain.graph_engine = "numba"
+    names = [v[0] for v in VERSIONS]
+    table = Table(title=f"lhcml reconstruct, previous vs current ({len(ids)} events, 1 process)")
+    table.add_column("", justify="left")
+    for name in [*names, "ratio"]:
+        table.add_column(name, justify="right")
+    stages = [k for k in out[names[-1]] if k not in ("efficiency", "fake_rate")]
+    for stage in stages:
+        before, after = out[names[0]].get(stage, np.nan), out[names[-1]][stage]
+        ratio = f"{after / before:.2f}" if before > 0 else ""
+        table.add_row(f"{stage} [s]", f"{before:.3f}", f"{after:.3f}", ratio)
+    for key in ("efficiency", "fake_rate"):
+        a, b = out[names[0]][key], out[names[-1]][key]
+        table.add_row(f"{key} (ATLAS)", f"{a:.2%}", f"{b:.2%}", f"{100 * (b - a):+.2f} points")
+    Console(width=160).print(table)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=Path, default=Path("data/gnn/test"))
@@ -192,6 +259,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-onnx", action="store_true", help="skip the ONNX Runtime row (needs lhcml[onnx])"
+    )
+    parser.add_argument(
+        "--no-versions", action="store_true", help="skip the previous / current version table"
     )
     args = parser.parse_args()
 
@@ -312,6 +382,7 @@ def main() -> None:
             "",
         )
     Console(width=160).print(table)
+    versions = None if args.no_versions else versions_table(chain, args.events, ids)
     if args.json:
         summary = {
             "events": len(ids),
@@ -325,6 +396,7 @@ def main() -> None:
             "peak_rss_mb": {n: max(r["peak_mb"] for r in rows[n]) for n in rows},
             "total_wall": total_wall,
             "total_cpu": total_cpu,
+            "versions": versions,
         }
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
 

@@ -138,6 +138,8 @@ class GNNChain:
         self.backend = backend
         if backend == "onnx":
             self._to_onnx(threads)
+        #: Module map loop: ``numba`` or ``numpy`` (the reference; same edges).
+        self.graph_engine = "numba"
         self.threshold = float(self.config.get("threshold", gblob.get("threshold", 0.5)))
         self.track_building: dict[str, Any] = dict(self.config.get("track_building") or {})
         _check_track_building(self.track_building, cfg_file)
@@ -185,7 +187,7 @@ class GNNChain:
                 from lhcml.gnn.graph_construction.module_map import translate_modules
 
                 hits = translate_modules(hits, detectors, self.centres)
-            edge_index = self.module_map.build_edges(hits)
+            edge_index = self.module_map.build_edges(hits, engine=self.graph_engine)
             unknown = int((~self.module_map.known_hits(hits)).sum())
         else:
             from lhcml.gnn.graph_construction.metric_learning import embed, radius_graph

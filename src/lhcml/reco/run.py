@@ -55,6 +55,7 @@ def reconstruct_events(
     progress: bool = True,
     backend: str = "torch",
     precision: str = "auto",
+    jobs: int = 1,
 ) -> list[ReconstructionResult]:
     """Find tracks in each event; write submissions.
 
@@ -75,9 +76,11 @@ def reconstruct_events(
         backend: GNN: ``torch`` or ``onnx`` (ONNX Runtime, :mod:`lhcml.gnn.onnx`).
         precision: GNN: the Interaction Network's CPU products (``auto``, ``float32``,
             ``bfloat16``; :class:`~lhcml.gnn.pipeline.GNNChain`).
+        jobs: events reconstructed in parallel, each in its own process with one torch
+            thread (throughput on several cores; 1: in this process).
 
     Raises:
-        ConfigError: unknown method.
+        ConfigError: unknown method, jobs < 1.
     """
     from lhcml.errors import ConfigError
 
@@ -90,46 +93,105 @@ def reconstruct_events(
     else:
         prefix, eid = resolve_prefix(events)
         sources = [(prefix, eid)]
+    options = {
+        "method": method,
+        "pt_min": pt_min,
+        "model_dir": model_dir,
+        "device": device,
+        "detectors": detectors,
+        "backend": backend,
+        "precision": precision,
+    }
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, not {jobs}")
+    results = []
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("reconstructing", total=len(sources))
+        if jobs == 1 or len(sources) == 1:
+            find = make_finder(**options)
+            for source, eid in sources:
+                results.append(_reconstruct_one(find, source, eid, Path(out_dir)))
+                bar.advance(task)
+        else:
+            import multiprocessing as mp
+
+            # Event-parallel: one process per job, one torch thread each (spawned: a
+            # forked torch / OpenMP runtime can hang). Results come back in event order.
+            ctx = mp.get_context("spawn")
+            n = min(jobs, len(sources))
+            with ctx.Pool(n, initializer=_init_worker, initargs=(options,)) as pool:
+                work = [(source, eid, Path(out_dir)) for source, eid in sources]
+                for res in pool.imap(_worker_event, work):
+                    results.append(res)
+                    bar.advance(task)
+    return results
+
+
+def make_finder(
+    *,
+    method: str,
+    pt_min: float,
+    model_dir: str | Path | None,
+    device: str,
+    detectors: str | Path | None,
+    backend: str,
+    precision: str,
+) -> Any:
+    """``find(event, source) -> (tracks, unknown hits)`` for one track finder."""
     if method == "gnn":
         from lhcml.gnn.pipeline import GNNChain
 
         chain = GNNChain(model_dir, device=device, backend=backend, precision=precision)
-        find = _gnn_finder(chain, detectors)
-    elif method == "maskformer":
+        return _gnn_finder(chain, detectors)
+    if method == "maskformer":
         from lhcml.reco.maskformer.infer import MaskFormerFinder
 
         mf = MaskFormerFinder(model_dir, device=device)
 
-        def find(event: Event, source: Path) -> tuple[pd.DataFrame, int]:
+        def find_mf(event: Event, source: Path) -> tuple[pd.DataFrame, int]:
             return mf.reconstruct(event).tracks, 0
 
-    else:
-        finder = HelixDBSCAN(HelixDBSCANConfig(pt_min=pt_min))
+        return find_mf
+    finder = HelixDBSCAN(HelixDBSCANConfig(pt_min=pt_min))
 
-        def find(event: Event, source: Path) -> tuple[pd.DataFrame, int]:
-            return finder.find_tracks(event.hits), 0
+    def find(event: Event, source: Path) -> tuple[pd.DataFrame, int]:
+        return finder.find_tracks(event.hits), 0
 
-    results = []
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("reconstructing", total=len(sources))
-        for source, eid in sources:
-            event = read_event(source, eid if source.is_dir() else None, parts=["hits"])
-            start = time.perf_counter()
-            tracks, unknown = find(event, source)
-            seconds = time.perf_counter() - start
-            path = write_submission(tracks, submission_path(out_dir, event.event_id))
-            results.append(
-                ReconstructionResult(
-                    event.event_id,
-                    path,
-                    int(tracks["track_id"][tracks["track_id"] >= 0].nunique()),
-                    seconds,
-                    len(event.hits),
-                    unknown,
-                )
-            )
-            bar.advance(task)
-    return results
+    return find
+
+
+def _reconstruct_one(find: Any, source: Path, eid: int, out_dir: Path) -> ReconstructionResult:
+    """Read one event, find its tracks, write its submission."""
+    event = read_event(source, eid if source.is_dir() else None, parts=["hits"])
+    start = time.perf_counter()
+    tracks, unknown = find(event, source)
+    seconds = time.perf_counter() - start
+    path = write_submission(tracks, submission_path(out_dir, event.event_id))
+    return ReconstructionResult(
+        event.event_id,
+        path,
+        int(tracks["track_id"][tracks["track_id"] >= 0].nunique()),
+        seconds,
+        len(event.hits),
+        unknown,
+    )
+
+
+#: The finder of a worker process of ``reconstruct_events(jobs > 1)``.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(options: dict[str, Any]) -> None:  # pragma: no cover - in a subprocess
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER["find"] = make_finder(**options)
+
+
+def _worker_event(
+    item: tuple[Path, int, Path],
+) -> ReconstructionResult:  # pragma: no cover - in a subprocess
+    return _reconstruct_one(_WORKER["find"], *item)
 
 
 def _gnn_finder(chain: Any, detectors: str | Path | None) -> Any:

@@ -36,7 +36,7 @@ PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 
 #: Edges (or nodes) per block: the block's temporaries (a few 4 MB arrays at H = 64) stay
 #: in the core's L2 cache.
-CHUNK = 16384
+CHUNK = 32768
 
 
 def auto_precision() -> str:
@@ -85,6 +85,38 @@ def _gather_add(
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
+def _gather_add_bits(
+    src: np.ndarray,
+    dst: np.ndarray,
+    proj_src: np.ndarray,
+    proj_dst: np.ndarray,
+    bias: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    # _gather_add of bfloat16 node projections (half the bytes of the random row reads).
+    h = out.shape[1]
+    for i in range(src.shape[0]):
+        s = src[i]
+        d = dst[i]
+        for j in range(h):
+            out[i, j] = (_from_bits(proj_src[s, j]) + _from_bits(proj_dst[d, j])) + bias[j]
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def _residual_rows(
+    h: np.ndarray, v: np.ndarray, a: int, out: np.ndarray, bits: np.ndarray, to_bits: bool
+) -> None:  # pragma: no cover - compiled
+    # out[a + i] = h[a + i] + v[i], and with to_bits its bfloat16 copy.
+    n, w = v.shape
+    for i in range(n):
+        for j in range(w):
+            y = h[a + i, j] + v[i, j]
+            out[a + i, j] = y
+            if to_bits:
+                bits[a + i, j] = _to_bits(y)
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
 def _norm_relu(
     v: np.ndarray,
     acc: np.ndarray,
@@ -103,31 +135,48 @@ def _norm_relu(
     n, h = v.shape
     inv_h = np.float32(1.0 / h)
     eps32 = np.float32(eps)
+    zero = np.float32(0.0)
     for i in range(n):
+        # Three passes over the row (in L1): pre-activation and its sum, the variance,
+        # the normalised and activated output (and its bits).
+        mean = zero
         if from_acc == 1:
             for j in range(h):
-                v[i, j] = _from_bits(acc[i, j]) + bias[j]
+                y = _from_bits(acc[i, j]) + bias[j]
+                v[i, j] = y
+                mean += y
         elif from_acc == 2:
             for j in range(h):
-                v[i, j] = v[i, j] + (_from_bits(acc[i, j]) + bias[j])
-        if layer_norm:
-            mean = np.float32(0.0)
+                y = v[i, j] + (_from_bits(acc[i, j]) + bias[j])
+                v[i, j] = y
+                mean += y
+        else:
             for j in range(h):
                 mean += v[i, j]
+        if layer_norm:
             mean *= inv_h
-            var = np.float32(0.0)
+            var = zero
             for j in range(h):
                 c = v[i, j] - mean
                 var += c * c
             inv = np.float32(1.0) / np.sqrt(var * inv_h + eps32)
-            for j in range(h):
-                v[i, j] = max((v[i, j] - mean) * inv * gamma[j] + beta[j], np.float32(0.0))
         else:
-            for j in range(h):
-                v[i, j] = max(v[i, j], np.float32(0.0))
+            mean = zero
+            inv = np.float32(1.0)
         if to_bits:
             for j in range(h):
-                bits[i, j] = _to_bits(v[i, j])
+                y = v[i, j]
+                if layer_norm:
+                    y = (y - mean) * inv * gamma[j] + beta[j]
+                y = max(y, zero)
+                v[i, j] = y
+                bits[i, j] = _to_bits(y)
+        else:
+            for j in range(h):
+                y = v[i, j]
+                if layer_norm:
+                    y = (y - mean) * inv * gamma[j] + beta[j]
+                v[i, j] = max(y, zero)
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -342,6 +391,7 @@ def pair_mlp(
     head: nn.Linear | None = None,
     precision: str = "float32",
     e_bits: Tensor | None = None,
+    x_bits: Tensor | None = None,
     ws: Workspace | None = None,
 ) -> EdgeRows:
     """``mlp(cat([x[src], x[dst], e]))`` for every edge, fused (CPU, float32, no grad).
@@ -360,6 +410,7 @@ def pair_mlp(
         precision: the products' precision (:data:`PRECISIONS`, or ``auto``).
         e_bits: ``e`` as bfloat16 (precision ``bfloat16``; computed here if not given);
             with ``residual`` it is updated in place.
+        x_bits: ``x`` as bfloat16 (precision ``bfloat16``; computed here if not given).
         ws: scratch kept between calls (the returned rows, node sums and bits live in it
             until the next call with the same workspace). Default: a new one.
 
@@ -379,11 +430,21 @@ def pair_mlp(
     h = first.out_features
     n = x.shape[1]
     w = first.weight.detach()
-    proj_src = ws.get("proj_src", (x.shape[0], h))
-    proj_dst = ws.get("proj_dst", (x.shape[0], h))
-    torch.addmm(first.bias.detach(), x, w[:, :n].T, out=proj_src)
-    torch.mm(x, w[:, n : 2 * n].T, out=proj_dst)
-    proj_src_np, proj_dst_np = proj_src.numpy(), proj_dst.numpy()
+    proj_src = ws.get("proj_src", (x.shape[0], h), dtype)
+    proj_dst = ws.get("proj_dst", (x.shape[0], h), dtype)
+    if bf16:
+        if x_bits is None:
+            x_bits = ws.get("x_bits", tuple(x.shape), dtype)
+            x_bits.copy_(x)
+        # Node projections in bfloat16; the bias joins in the gather (float32).
+        torch.mm(x_bits, w[:, :n].T.to(dtype), out=proj_src)
+        torch.mm(x_bits, w[:, n : 2 * n].T.to(dtype), out=proj_dst)
+        proj_src_np, proj_dst_np = _bits(proj_src), _bits(proj_dst)
+        bias_np = first.bias.detach().numpy()
+    else:
+        torch.addmm(first.bias.detach(), x, w[:, :n].T, out=proj_src)
+        torch.mm(x, w[:, n : 2 * n].T, out=proj_dst)
+        proj_src_np, proj_dst_np = proj_src.numpy(), proj_dst.numpy()
     w_edge_t = w[:, 2 * n :].T.contiguous()
     # A narrow edge block (the encoder's few doublet features) stays float32.
     edge_low = bf16 and w_edge_t.shape[0] >= 16
@@ -420,7 +481,10 @@ def pair_mlp(
         b = min(a + CHUNK, n_edges)
         src, dst = src_all[a:b], dst_all[a:b]
         v = v_buf[: b - a]
-        _gather_add(src, dst, proj_src_np, proj_dst_np, v.numpy())
+        if bf16:
+            _gather_add_bits(src, dst, proj_src_np, proj_dst_np, bias_np, v.numpy())
+        else:
+            _gather_add(src, dst, proj_src_np, proj_dst_np, v.numpy())
         if edge_low:
             assert e_bits is not None
             torch.mm(e_bits[a:b], w_edge_t, out=lout_buf[: b - a])
@@ -459,7 +523,7 @@ def node_update(
     precision: str = "float32",
     ws: Workspace | None = None,
     out_name: str = "h",
-) -> Tensor:
+) -> tuple[Tensor, Tensor | None]:
     """``h + mlp(cat([h, incoming, outgoing]))`` in blocks of nodes (CPU, float32, no grad).
 
     Args:
@@ -468,6 +532,10 @@ def node_update(
         precision: the products' precision (:data:`PRECISIONS`, or ``auto``).
         ws, out_name: scratch kept between calls; the result is its ``out_name`` tensor
             (so ``h`` must not be).
+
+    Returns:
+        The new node states, and (precision ``bfloat16``) their bfloat16 copy, the next
+        :func:`pair_mlp`'s ``x_bits``.
 
     Shapes:
         - h, incoming, outgoing: ``(N, H)`` -> ``(N, H)``
@@ -483,6 +551,7 @@ def node_update(
     w_low = w.T.contiguous().to(dtype)
     ws = ws if ws is not None else Workspace()
     out = ws.get(out_name, tuple(h.shape))
+    out_bits = ws.get(out_name + "_bits", tuple(h.shape) if bf16 else (0, 0), dtype)
     size = min(CHUNK, h.shape[0])
     v_buf, spare_buf, lin_buf, lout_buf = layers.buffers(ws, size)
     packed = ws.get("packed", (size, 3 * n) if bf16 else (0, 0), dtype)
@@ -500,5 +569,7 @@ def node_update(
             v.addmm_(incoming[a:b], blocks[1])
             v.addmm_(outgoing[a:b], blocks[2])
         v = layers.run(v, spare_buf[: b - a], lin_buf, lout_buf, int(bf16), bias_np)
-        torch.add(h[a:b], v, out=out[a:b])
-    return out
+        _residual_rows(
+            parts[0], v.numpy(), a, out.numpy(), _bits(out_bits) if bf16 else _NO_BITS, bf16
+        )
+    return out, (out_bits if bf16 else None)

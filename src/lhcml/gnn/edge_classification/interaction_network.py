@@ -216,6 +216,7 @@ class InteractionNetwork(nn.Module):
         rows = fused.pair_mlp(
             self.edge_encoder, h, edge_index, edge_attr, precision=precision, ws=ws
         )
+        h_bits = None  # h as bfloat16 (computed by pair_mlp the first time)
         for it in range(self.n_iterations):
             conv = self.convs[min(it, len(self.convs) - 1)]
             # e is updated in place (e + edge_mlp(...)); incoming / outgoing are the sums
@@ -229,10 +230,11 @@ class InteractionNetwork(nn.Module):
                 scatter=True,
                 precision=precision,
                 e_bits=rows.bits,
+                x_bits=h_bits,
                 ws=ws,
             )
             assert rows.incoming is not None and rows.outgoing is not None
-            h = fused.node_update(
+            h, h_bits = fused.node_update(
                 conv.node_mlp,
                 h,
                 rows.incoming,
@@ -249,5 +251,6 @@ class InteractionNetwork(nn.Module):
             head=self.head[-1],
             precision=precision,
             e_bits=rows.bits,
+            x_bits=h_bits,
             ws=ws,
         ).rows
