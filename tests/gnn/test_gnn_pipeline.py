@@ -114,3 +114,29 @@ def test_unknown_track_building_key_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "chain.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match=r"chain\.yaml.*stich_threshold"):
         GNNChain(tmp_path, threads=1)
+
+
+def test_parallel_jobs_write_the_in_process_submissions(
+    trackml_prefix: Path, real_tracks: Path, tmp_path: Path
+) -> None:
+    # Two events (the real one under two ids) in two spawned worker processes: the same
+    # files as one process, byte for byte (same precision: auto in both).
+    import shutil
+
+    from lhcml.cli.main import app
+
+    events = tmp_path / "events"
+    events.mkdir()
+    for f in trackml_prefix.parent.glob(trackml_prefix.name + "-*"):
+        for eid in ("000000001", "000000002"):
+            shutil.copy(f, events / f.name.replace("000000001", eid))
+    shutil.copy(trackml_prefix.parent / "detectors.csv.gz", events)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["reconstruct", str(events), "--out", str(out), "-j", "2"])
+    assert result.exit_code == 0, result.output
+    assert "2 job(s)" in result.output
+    want = (real_tracks / "event000000001-submission.csv").read_bytes()
+    for eid in ("000000001", "000000002"):
+        assert (out / f"event{eid}-submission.csv").read_bytes() == want
+    bad = CliRunner().invoke(app, ["reconstruct", str(events), "--out", str(out), "-j", "0"])
+    assert bad.exit_code == 2 and "--jobs must be at least 1" in bad.output
