@@ -42,7 +42,9 @@ def tracking_outputs(prefix: Path) -> dict[str, np.ndarray]:
     det = read_detectors(prefix.parent / "detectors.csv.gz")
     out: dict[str, np.ndarray] = {}
 
-    chain = GNNChain(threads=1)
+    # float32 products: the reference's arithmetic (--precision auto picks bfloat16 on AMX
+    # CPUs, tested against float32 in tests/gnn/test_gnn_fused.py and the efficiency).
+    chain = GNNChain(threads=1, precision="float32")
     nodes = event_nodes(
         dataclasses.replace(event, truth=None, particles=None),
         use_cells=chain.use_cells,
@@ -56,7 +58,7 @@ def tracking_outputs(prefix: Path) -> dict[str, np.ndarray]:
         out["edge_scores"] = torch.sigmoid(chain.gnn(*compact(x, ei))).numpy()
     out["tracks_module_map"] = chain.reconstruct(event, detectors=det).tracks.to_numpy()
 
-    ml = GNNChain(graph_construction="metric_learning", threads=1)
+    ml = GNNChain(graph_construction="metric_learning", threads=1, precision="float32")
     assert ml.embedding is not None
     out["embedding"] = embed(ml.embedding, nodes.x)
     out["tracks_metric_learning"] = ml.reconstruct(event, detectors=det).tracks.to_numpy()
