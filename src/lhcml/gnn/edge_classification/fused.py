@@ -207,16 +207,27 @@ def _add_scatter_bits(
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
 def _pack_bits(
-    p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, a: int, out: np.ndarray
+    p0: np.ndarray,
+    p0_bits: np.ndarray,
+    have_bits: bool,
+    p1: np.ndarray,
+    p2: np.ndarray,
+    a: int,
+    out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    # Rows a.. of three (N, H) arrays side by side as bfloat16 bits (C, 3 H).
+    # Rows a.. of three (N, H) arrays side by side as bfloat16 bits (C, 3 H); the first
+    # copied from its bits where given. p1 and p2 (the node sums) are zeroed once read,
+    # while in cache: the next iteration's pair_mlp sums into them.
     n = out.shape[0]
     h = p0.shape[1]
+    zero = np.float32(0.0)
     for i in range(n):
         for j in range(h):
-            out[i, j] = _to_bits(p0[a + i, j])
+            out[i, j] = p0_bits[a + i, j] if have_bits else _to_bits(p0[a + i, j])
             out[i, h + j] = _to_bits(p1[a + i, j])
             out[i, 2 * h + j] = _to_bits(p2[a + i, j])
+            p1[a + i, j] = zero
+            p2[a + i, j] = zero
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -413,6 +424,7 @@ def pair_mlp(
     e_bits: Tensor | None = None,
     x_bits: Tensor | None = None,
     ws: Workspace | None = None,
+    sums_zeroed: bool = False,
 ) -> EdgeRows:
     """``mlp(cat([x[src], x[dst], e]))`` for every edge, fused (CPU, float32, no grad).
 
@@ -434,6 +446,8 @@ def pair_mlp(
         x_bits: ``x`` as bfloat16 (precision ``bfloat16``; computed here if not given).
         ws: scratch kept between calls (the returned rows, node sums and bits live in it
             until the next call with the same workspace). Default: a new one.
+        sums_zeroed: the workspace's node sums are already zero (a bfloat16
+            :func:`node_update` zeroes them once read).
 
     Returns:
         :class:`EdgeRows`.
@@ -493,8 +507,11 @@ def pair_mlp(
     else:
         new_bits = ws.get("e_bits", (n_edges, h), dtype)
     n_nodes = x.shape[0] if scatter else 0
-    incoming = ws.get("incoming", (n_nodes, h)).zero_()
-    outgoing = ws.get("outgoing", (n_nodes, h)).zero_()
+    incoming = ws.get("incoming", (n_nodes, h))
+    outgoing = ws.get("outgoing", (n_nodes, h))
+    if not sums_zeroed:
+        incoming.zero_()
+        outgoing.zero_()
     inc_np, out_nodes_np = incoming.numpy(), outgoing.numpy()
     src_all, dst_all = edge_index[0].contiguous().numpy(), edge_index[1].contiguous().numpy()
     v_buf, spare_buf, lin_buf, lout_buf = layers.buffers(ws, min(CHUNK, n_edges))
@@ -548,6 +565,7 @@ def node_update(
     precision: str = "float32",
     ws: Workspace | None = None,
     out_name: str = "h",
+    h_bits: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """``h + mlp(cat([h, incoming, outgoing]))`` in blocks of nodes (CPU, float32, no grad).
 
@@ -557,6 +575,9 @@ def node_update(
         precision: the products' precision (:data:`PRECISIONS`, or ``auto``).
         ws, out_name: scratch kept between calls; the result is its ``out_name`` tensor
             (so ``h`` must not be).
+        h_bits: ``h`` as bfloat16, if at hand (precision ``bfloat16``). With that
+            precision ``incoming`` and ``outgoing`` are zero on return (read once, then
+            cleared for the next sums).
 
     Returns:
         The new node states, and (precision ``bfloat16``) their bfloat16 copy, the next
@@ -581,13 +602,16 @@ def node_update(
     v_buf, spare_buf, lin_buf, lout_buf = layers.buffers(ws, size)
     packed = ws.get("packed", (size, 3 * n) if bf16 else (0, 0), dtype)
     parts = (h.contiguous().numpy(), incoming.numpy(), outgoing.numpy())
+    hb = _bits(h_bits) if h_bits is not None else _NO_BITS
     bias = first.bias.detach()
     bias_np = bias.numpy()
     for a in range(0, h.shape[0], CHUNK):
         b = min(a + CHUNK, h.shape[0])
         v = v_buf[: b - a]
         if bf16:
-            _pack_bits(*parts, a, _bits(packed[: b - a]))
+            _pack_bits(
+                parts[0], hb, h_bits is not None, parts[1], parts[2], a, _bits(packed[: b - a])
+            )
             torch.mm(packed[: b - a], w_low, out=lout_buf[: b - a])
         else:
             torch.addmm(bias, h[a:b], blocks[0], out=v)

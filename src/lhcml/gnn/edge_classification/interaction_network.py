@@ -232,6 +232,7 @@ class InteractionNetwork(nn.Module):
                 e_bits=rows.bits,
                 x_bits=h_bits,
                 ws=ws,
+                sums_zeroed=h_bits is not None,  # cleared by the last bfloat16 node update
             )
             assert rows.incoming is not None and rows.outgoing is not None
             h, h_bits = fused.node_update(
@@ -242,6 +243,7 @@ class InteractionNetwork(nn.Module):
                 precision=precision,
                 ws=ws,
                 out_name=f"h{it % 2}",  # not the buffer h is read from
+                h_bits=h_bits,
             )
         return fused.pair_mlp(
             self.head[:-1],
