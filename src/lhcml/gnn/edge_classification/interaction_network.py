@@ -229,7 +229,6 @@ class InteractionNetwork(nn.Module):
                 residual=True,
                 scatter=True,
                 precision=precision,
-                e_bits=rows.bits,
                 x_bits=h_bits,
                 ws=ws,
                 sums_zeroed=h_bits is not None,  # cleared by the last bfloat16 node update
@@ -252,7 +251,6 @@ class InteractionNetwork(nn.Module):
             rows.rows,
             head=self.head[-1],
             precision=precision,
-            e_bits=rows.bits,
             x_bits=h_bits,
             ws=ws,
         ).rows
