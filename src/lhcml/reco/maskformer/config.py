@@ -152,17 +152,20 @@ def config_from_dict(cfg: Any, where: str = "config") -> MaskFormerConfig:
     unknown = sorted(set(cfg) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {unknown}; expected {sorted(known)}")
-    kwargs: dict[str, Any] = {}
-    for name in ("filter", "tracker"):
+
+    def section(name: str) -> dict[str, Any]:
         values = cfg.get(name) or {}
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: section '{name}' must be a mapping")
+        return values
+
+    kwargs: dict[str, Any] = {}
+    for name in ("filter", "tracker"):
+        values = section(name)
         _check_init_keys(f"{where}: {name}", values, HitFilter if name == "filter" else MaskFormer)
         kwargs[name] = dict(values)
     for name, cls in _SECTIONS.items():
-        values = cfg.get(name) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"{where}: section '{name}' must be a mapping")
+        values = section(name)
         fields = {f.name for f in dataclasses.fields(cls)}
         bad = sorted(set(values) - fields)
         if bad:
