@@ -15,8 +15,9 @@ The edge classifier also runs on its unfused torch path (the training code) as a
 reference: the fused CPU inference must give the same scores, faster; and exported to ONNX
 in ONNX Runtime (``--backend onnx``; ``--no-onnx`` skips it).
 
-A second table puts the previous version of ``lhcml reconstruct`` (v10: float32 products,
-the numpy module-map loop) beside the current one (``--precision auto``: bfloat16 products
+A second table puts the previous arithmetic of ``lhcml reconstruct`` (v10's float32
+products and numpy module-map loop; the buffer reuse of the fused path is in both) beside
+the current one (``--precision auto``: bfloat16 products
 where the CPU has AMX; the numba loop), stage by stage, with each one's efficiency and fake
 rate on the same events (ATLAS matching, pT > 1 GeV, tracks of >= 5 hits); ``--no-versions``
 skips it.
@@ -182,7 +183,7 @@ ONNX_PATH = "edge classifier, ONNX Runtime (1 thread)"
 
 #: (name, products' precision, module-map loop) of the versions compared.
 VERSIONS: tuple[tuple[str, str, str], ...] = (
-    ("v10 (float32, numpy map)", "float32", "numpy"),
+    ("float32, numpy map (v10 arithmetic)", "float32", "numpy"),
     ("now (--precision auto, numba map)", "auto", "numba"),
 )
 
