@@ -8,19 +8,20 @@ the absolute peak). Events: ``--events DIR`` (default ``data/gnn/test``); missin
 simulated (ttbar, <mu> = 200).
 
     python benchmarks/bench_gnn.py [--events data/gnn/test] [--n 3] [--threads 2]
-        [--device cpu|cuda] [--model DIR] [--json OUT.json] [--no-reference] [--no-torch-path]
+        [--device cpu|cuda] [--model DIR] [--previous DIR] [--json OUT.json] [--no-reference] [--no-torch-path]
         [--no-onnx]
 
 The edge classifier also runs on its unfused torch path (the training code) as a second
 reference: the fused CPU inference must give the same scores, faster; and exported to ONNX
 in ONNX Runtime (``--backend onnx``; ``--no-onnx`` skips it).
 
-A second table puts the previous arithmetic of ``lhcml reconstruct`` (v10's float32
-products and numpy module-map loop; the buffer reuse of the fused path is in both) beside
-the current one (``--precision auto``: bfloat16 products
-where the CPU has AMX; the numba loop), stage by stage, with each one's efficiency and fake
-rate on the same events (ATLAS matching, pT > 1 GeV, tracks of >= 5 hits); ``--no-versions``
-skips it.
+A second table puts the previous ``lhcml reconstruct`` beside the current one, stage by
+stage, with each one's graph size, efficiency and fake rate on the same events (ATLAS
+matching, pT > 1 GeV, tracks of >= 5 hits): a previous model set (``--previous DIR``, e.g.
+v10 from ``git archive``) with the old arithmetic (float32 products, numpy module-map loop;
+the buffer reuse of the fused path is in both) and with the current one (``--precision
+auto``: bfloat16 products where the CPU has AMX; the numba loop), then this set.
+``--no-versions`` skips it.
 """
 
 from __future__ import annotations
@@ -182,15 +183,21 @@ ONNX_PATH = "edge classifier, ONNX Runtime (1 thread)"
 
 
 #: (name, products' precision, module-map loop) of the versions compared.
-VERSIONS: tuple[tuple[str, str, str], ...] = (
-    ("float32, numpy map (v10 arithmetic)", "float32", "numpy"),
-    ("now (--precision auto, numba map)", "auto", "numba"),
+#: Columns of the version table: label, model set (None: the one benchmarked, ``--model``;
+#: "previous": ``--previous``), precision, module-map engine.
+VERSIONS: tuple[tuple[str, str | None, str, str], ...] = (
+    ("previous set, float32, numpy map", "previous", "float32", "numpy"),
+    ("previous set, auto, numba map", "previous", "auto", "numba"),
+    ("this set, auto, numba map (now)", None, "auto", "numba"),
 )
 
 
-def versions_table(chain: Any, events: Path, ids: list[int]) -> dict[str, dict[str, float]]:
+def versions_table(
+    chain: Any, events: Path, ids: list[int], previous: Any | None
+) -> dict[str, dict[str, float]]:
     """The previous and the current ``lhcml reconstruct`` on the same events: stage
-    times (``GNNChain.reconstruct``'s own) and ATLAS efficiency / fake rate."""
+    times (``GNNChain.reconstruct``'s own) and ATLAS efficiency / fake rate.
+    Without a previous model set, its columns run on this one."""
     from lhcml.gnn.edge_classification.fused import check_precision
     from lhcml.io import read_event
     from lhcml.metrics.tracking import FiducialSelection, TrackSelection, tracking_performance
@@ -199,16 +206,22 @@ def versions_table(chain: Any, events: Path, ids: list[int]) -> dict[str, dict[s
     sel = TrackSelection(min_hits=5)
     out: dict[str, dict[str, float]] = {}
     loaded = [read_event(events, eid) for eid in ids]
-    for name, precision, engine in VERSIONS:
-        chain.gnn.precision = check_precision(precision)
-        chain.graph_engine = engine
-        chain.reconstruct(loaded[0])  # warm-up (compilation, workspace)
+    names = []
+    for name, which, precision, engine in VERSIONS:
+        run = previous if which == "previous" and previous is not None else chain
+        if which == "previous" and previous is None:
+            name = name.replace("previous set", "this set")
+        names.append(name)
+        run.gnn.precision = check_precision(precision)
+        run.graph_engine = engine
+        run.reconstruct(loaded[0])  # warm-up (compilation, workspace)
         times: dict[str, list[float]] = {}
         counts = np.zeros(4)
         for event in loaded:
-            res = chain.reconstruct(event)
+            res = run.reconstruct(event)
             for stage, t in res.timings.items():
                 times.setdefault(stage, []).append(t)
+            times.setdefault("edges", []).append(res.n_edges["graph_construction"])
             perf = tracking_performance(
                 res.tracks,
                 event.truth,
@@ -219,26 +232,27 @@ def versions_table(chain: Any, events: Path, ids: list[int]) -> dict[str, dict[s
             )
             counts += [perf.efficiency.k, perf.efficiency.n, perf.fake_rate.k, perf.fake_rate.n]
         row = {stage: float(np.mean(t)) for stage, t in times.items()}
-        row["total"] = sum(row.values())
+        row["total"] = sum(v for k, v in row.items() if k != "edges")
         row["efficiency"] = counts[0] / counts[1]
         row["fake_rate"] = counts[2] / counts[3]
         out[name] = row
-    chain.gnn.precision = check_precision("auto")
-    chain.graph_engine = "numba"
-    names = [v[0] for v in VERSIONS]
+        run.gnn.precision = check_precision("auto")
+        run.graph_engine = "numba"
     table = Table(title=f"lhcml reconstruct, previous vs current ({len(ids)} events, 1 process)")
     table.add_column("", justify="left")
-    for name in [*names, "ratio"]:
+    for name in [*names, "ratio last / first"]:
         table.add_column(name, justify="right")
-    stages = [k for k in out[names[-1]] if k not in ("efficiency", "fake_rate")]
-    for stage in stages:
-        before, after = out[names[0]].get(stage, np.nan), out[names[-1]][stage]
-        ratio = f"{after / before:.2f}" if before > 0 else ""
-        table.add_row(f"{stage} [s]", f"{before:.3f}", f"{after:.3f}", ratio)
+    first, last = out[names[0]], out[names[-1]]
+    for stage in [k for k in last if k not in ("efficiency", "fake_rate", "edges")]:
+        cells = [f"{out[n].get(stage, np.nan):.3f}" for n in names]
+        before = first.get(stage, np.nan)
+        table.add_row(f"{stage} [s]", *cells, f"{last[stage] / before:.2f}" if before > 0 else "")
+    cells = [f"{out[n]['edges']:,.0f}" for n in names]
+    table.add_row("graph edges", *cells, f"{last['edges'] / first['edges']:.2f}")
     for key in ("efficiency", "fake_rate"):
-        a, b = out[names[0]][key], out[names[-1]][key]
-        table.add_row(f"{key} (ATLAS)", f"{a:.2%}", f"{b:.2%}", f"{100 * (b - a):+.2f} points")
-    Console(width=160).print(table)
+        cells = [f"{out[n][key]:.2%}" for n in names]
+        table.add_row(f"{key} (ATLAS)", *cells, f"{100 * (last[key] - first[key]):+.2f} points")
+    Console(width=180).print(table)
     return out
 
 
@@ -249,6 +263,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", type=Path, default=None, help="model set (default: shipped)")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        default=None,
+        help="previous model set for the version table (e.g. one from git archive)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
         "--no-reference", action="store_true", help="skip the DBSCAN reference (~100 s/event)"
@@ -383,7 +403,10 @@ def main() -> None:
             "",
         )
     Console(width=160).print(table)
-    versions = None if args.no_versions else versions_table(chain, args.events, ids)
+    previous = None
+    if args.previous is not None and not args.no_versions:
+        previous = GNNChain(args.previous, device=args.device)
+    versions = None if args.no_versions else versions_table(chain, args.events, ids, previous)
     if args.json:
         summary = {
             "events": len(ids),

@@ -31,10 +31,9 @@ def tracking_outputs(prefix: Path) -> dict[str, np.ndarray]:
     from lhcml.fitting.candidates import truth_candidates
     from lhcml.fitting.checkpoint import load_model
     from lhcml.fitting.evaluate import predict
-    from lhcml.gnn.features import event_nodes
+    from lhcml.gnn.features import compact, event_nodes
     from lhcml.gnn.graph_construction.metric_learning import embed
     from lhcml.gnn.graph_construction.module_map import translate_modules
-    from lhcml.gnn.lightning import compact
     from lhcml.gnn.pipeline import GNNChain
     from lhcml.io import read_detectors, read_event
 

@@ -119,6 +119,27 @@ def test_efficiency_on_new_events_and_wider_windows(module_map: ModuleMap, tmp_p
     assert results[0.5]["efficiency"] > 0.93  # the rest: module pairs never seen in training
 
 
+def test_count_scaled_margin_widens_rare_pairs_more(module_map: ModuleMap, tmp_path) -> None:
+    """``margin_count``: each window widened by min(margin, k / sqrt(count)) of its width,
+    by hand for pairs of different counts; a pair seen often gets the narrower window."""
+    path = module_map.save(tmp_path / "mm.parquet")
+    pads = {"pad_z0": 0, "pad_dphi": 0, "pad_phi_slope": 0, "pad_deta": 0}
+    plain = ModuleMap.load(path, margin=0.0, **pads).windows()
+    scaled = ModuleMap.load(path, margin=0.4, margin_count=0.8, **pads).windows()
+    count = module_map.table["count"].to_numpy(np.float64)
+    assert count.min() < 4 < count.max()  # both regimes below
+    expected = np.minimum(0.4, 0.8 / np.sqrt(count))  # 0.4 up to 4 doublets, then 0.8/sqrt(n)
+    for v in VARIABLES:
+        lo, hi = plain[v]
+        np.testing.assert_allclose(scaled[v][0], lo - expected * (hi - lo))
+        np.testing.assert_allclose(scaled[v][1], hi + expected * (hi - lo))
+    # The saved config carries the setting; a map without it keeps the uniform margin.
+    assert ModuleMap.load(path, margin_count=0.8).config["margin_count"] == 0.8
+    assert ModuleMap.load(path).config["margin_count"] is None
+    with pytest.raises(ConfigError, match="margin_count"):
+        ModuleMap(margin_count=0.0)
+
+
 def test_save_load_round_trip(module_map: ModuleMap, tmp_path) -> None:
     path = module_map.save(tmp_path / "mm.parquet")
     loaded = ModuleMap.load(path)

@@ -23,9 +23,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def real_graph(trackml_prefix: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Node features and module-map edges of the real event (the chain's own inputs)."""
-    from lhcml.gnn.features import event_nodes
+    from lhcml.gnn.features import compact, event_nodes
     from lhcml.gnn.graph_construction.module_map import translate_modules
-    from lhcml.gnn.lightning import compact
     from lhcml.io import read_detectors, read_event
 
     event = read_event(trackml_prefix, parts=["hits"])

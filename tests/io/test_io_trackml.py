@@ -193,3 +193,20 @@ def test_lhcml_csv_readable_like_trackml_library(event, tmp_path: Path) -> None:
     assert list(extra.columns[:9]) == list(TRACKML_DTYPES["particles"])
     assert extra["primary"].dtype == bool
     assert int(extra["primary"].sum()) == 430
+
+
+def test_submission_file_has_the_trackml_layout(tmp_path: Path) -> None:
+    """The Arrow-written submission is byte for byte what pandas writes, and reads back."""
+    from lhcml.io.submission import submission_path, write_submission
+    from lhcml.metrics.evaluate import read_submission
+
+    rng = np.random.default_rng(4)
+    tracks = pd.DataFrame(
+        {"hit_id": np.arange(1, 5001, dtype=np.int32), "track_id": rng.integers(-1, 900, 5000)}
+    )
+    path = write_submission(tracks, submission_path(tmp_path, 42))
+    assert path.name == "event000000042-submission.csv"
+    assert path.read_bytes() == tracks.astype("int64").to_csv(index=False).encode()
+    back = read_submission(path)
+    np.testing.assert_array_equal(back["track_id"].to_numpy(), tracks["track_id"].to_numpy())
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind

@@ -268,9 +268,8 @@ def edge_classifier_probe(model_file: Path, graphs: list[_GraphEvent], metric: s
     shipped cut ``efficiency``, ``purity`` or ``f1``."""
     import torch
 
-    from lhcml.gnn.features import EDGE_FEATURES, feature_names
+    from lhcml.gnn.features import EDGE_FEATURES, compact, feature_names
     from lhcml.gnn.files import load_model
-    from lhcml.gnn.lightning import compact
 
     model, blob = load_model(model_file)
     model.fused = False  # the fused path skips the module calls the hooks need

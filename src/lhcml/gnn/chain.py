@@ -225,6 +225,9 @@ def train_chain(
                 src,
                 mm_dir / "graphs" / split,
                 target=train_target if split == "train" else target,
+                # The windows the exported chain applies (``apply``, e.g. a margin), so
+                # the classifier trains on the graphs it will see.
+                overrides=mm_cfg.get("apply") or None,
                 progress=progress,
             ),
         )

@@ -460,3 +460,20 @@ def graph_metrics(graphs: Sequence[EventGraph], mask: Sequence[np.ndarray] | Non
 def distance_key(x: np.ndarray) -> np.ndarray:
     """Distance of each hit from the origin (from the scaled r and z features)."""
     return np.hypot(x[:, 0].astype(np.float64), x[:, 2].astype(np.float64))
+
+
+def compact(x: torch.Tensor, edge_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the nodes without edges (they do not change any edge's score).
+
+    Returns:
+        ``(x of the kept nodes, edge_index renumbered)``, same edge order.
+    """
+    import torch
+
+    if edge_index.shape[1] == 0:
+        return x[:0], edge_index
+    # A mask and a cumulative sum instead of torch.unique (a sort of 2E values).
+    used = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    used[edge_index.reshape(-1)] = True
+    new_id = torch.cumsum(used, 0) - 1
+    return x[used], new_id[edge_index]

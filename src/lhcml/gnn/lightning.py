@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from lhcml.errors import ConfigError
 from lhcml.gnn.edge_classification.interaction_network import InteractionNetwork
 from lhcml.gnn.edge_filter import EdgeFilter
-from lhcml.gnn.features import EventGraph
+from lhcml.gnn.features import EventGraph, compact
 from lhcml.gnn.graph_construction.metric_learning import (
     MetricLearning,
     hinge_loss,
@@ -429,21 +429,6 @@ class MetricLearningModule(L.LightningModule):
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=self.lr_step, gamma=self.lr_gamma)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
-
-
-def compact(x: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
-    """Drop the nodes without edges (they do not change any edge's score).
-
-    Returns:
-        ``(x of the kept nodes, edge_index renumbered)``, same edge order.
-    """
-    if edge_index.shape[1] == 0:
-        return x[:0], edge_index
-    # A mask and a cumulative sum instead of torch.unique (a sort of 2E values).
-    used = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-    used[edge_index.reshape(-1)] = True
-    new_id = torch.cumsum(used, 0) - 1
-    return x[used], new_id[edge_index]
 
 
 def _distance_key(x: np.ndarray) -> np.ndarray:

@@ -217,7 +217,7 @@ class GNNChain:
                 n_edges["edge_filter"] = int(ei.shape[1])
                 stage_edges["edge_filter"] = ei.cpu().numpy()
             t0 = time.perf_counter()
-            from lhcml.gnn.lightning import compact
+            from lhcml.gnn.features import compact
 
             scores = torch.sigmoid(self.gnn(*compact(x, ei))) if ei.shape[1] else torch.zeros(0)
             _sync(self.device)

@@ -107,14 +107,16 @@ def _gather_add_bits(
 def _residual_rows(
     h: np.ndarray, v: np.ndarray, a: int, out: np.ndarray, bits: np.ndarray, to_bits: bool
 ) -> None:  # pragma: no cover - compiled
-    # out[a + i] = h[a + i] + v[i], and with to_bits its bfloat16 copy.
+    # out[a + i] = h[a + i] + v[i], and with to_bits its bfloat16 copy. The flag is tested
+    # per row, not per element, so that the inner loops vectorise (here and below).
     n, w = v.shape
     for i in range(n):
+        r = a + i
         for j in range(w):
-            y = h[a + i, j] + v[i, j]
-            out[a + i, j] = y
-            if to_bits:
-                bits[a + i, j] = _to_bits(y)
+            out[r, j] = h[r, j] + v[i, j]
+        if to_bits:
+            for j in range(w):
+                bits[r, j] = _to_bits(out[r, j])
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -138,27 +140,38 @@ def _norm_relu(
     eps32 = np.float32(eps)
     zero = np.float32(0.0)
     for i in range(n):
+        # With a pending bfloat16 product, the statistics come in the pass that adds it
+        # (sum and sum of squares: one read of the row less, 17 % faster; that product
+        # is only good to 3 digits anyway). Float32 rows (from_acc 0) keep torch's
+        # two-pass variance.
         mean = zero
+        sq = zero
         if from_acc == 1:
             for j in range(h):
                 y = _from_bits(acc[i, j]) + bias[j]
                 v[i, j] = y
                 mean += y
+                sq += y * y
         elif from_acc == 2:
             for j in range(h):
                 y = v[i, j] + (_from_bits(acc[i, j]) + bias[j])
                 v[i, j] = y
                 mean += y
+                sq += y * y
         else:
             for j in range(h):
                 mean += v[i, j]
         if layer_norm:
             mean *= inv_h
-            var = zero
-            for j in range(h):
-                c = v[i, j] - mean
-                var += c * c
-            inv = np.float32(1.0) / np.sqrt(var * inv_h + eps32)
+            if from_acc == 0:
+                var = zero
+                for j in range(h):
+                    c = v[i, j] - mean
+                    var += c * c
+                var *= inv_h
+            else:
+                var = max(sq * inv_h - mean * mean, zero)
+            inv = np.float32(1.0) / np.sqrt(var + eps32)
         else:
             mean = zero
             inv = np.float32(1.0)
@@ -217,17 +230,27 @@ def _pack_bits(
 ) -> None:  # pragma: no cover - compiled
     # Rows a.. of three (N, H) arrays side by side as bfloat16 bits (C, 3 H); the first
     # copied from its bits where given. p1 and p2 (the node sums) are zeroed once read,
-    # while in cache: the next iteration's pair_mlp sums into them.
+    # while in cache: the next iteration's pair_mlp sums into them. One loop per part
+    # (2.5x faster than one loop writing all three: 7 against 18 ms per mu = 200 pass).
     n = out.shape[0]
     h = p0.shape[1]
     zero = np.float32(0.0)
     for i in range(n):
+        r = a + i
+        if have_bits:
+            for j in range(h):
+                out[i, j] = p0_bits[r, j]
+        else:
+            for j in range(h):
+                out[i, j] = _to_bits(p0[r, j])
         for j in range(h):
-            out[i, j] = p0_bits[a + i, j] if have_bits else _to_bits(p0[a + i, j])
-            out[i, h + j] = _to_bits(p1[a + i, j])
-            out[i, 2 * h + j] = _to_bits(p2[a + i, j])
-            p1[a + i, j] = zero
-            p2[a + i, j] = zero
+            out[i, h + j] = _to_bits(p1[r, j])
+        for j in range(h):
+            out[i, 2 * h + j] = _to_bits(p2[r, j])
+        for j in range(h):
+            p1[r, j] = zero
+        for j in range(h):
+            p2[r, j] = zero
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -551,6 +574,46 @@ def pair_mlp(
         incoming if scatter else None,
         outgoing if scatter else None,
     )
+
+
+def node_mlp(
+    mlp: nn.Sequential,
+    x: Tensor,
+    *,
+    precision: str = "float32",
+    ws: Workspace | None = None,
+    out_name: str = "h_encoded",
+) -> Tensor:
+    """``mlp(x)`` in blocks of rows (CPU, float32, no grad): the node encoder.
+
+    Its first layer is a float32 product (a few input features); LayerNorm, ReLU and the
+    hidden layers run as in :func:`pair_mlp` (the torch modules took 0.07 s of a mu = 200
+    event, mostly LayerNorm).
+
+    Args:
+        mlp: a :func:`~lhcml.gnn.mlp.make_mlp` MLP, every layer activated.
+        x: ``(N, F)`` inputs.
+        precision: the hidden products' precision (:data:`PRECISIONS`, or ``auto``).
+        ws, out_name: scratch kept between calls; the result is its ``out_name`` tensor.
+
+    Shapes:
+        - x: ``(N, F)`` -> ``(N, H)``
+    """
+    linears, norms = mlp_parts(mlp)
+    layers = _Layers.of(linears, norms, _dtype(precision))
+    first = linears[0]
+    w_t, bias = first.weight.detach().T, first.bias.detach()
+    ws = ws if ws is not None else Workspace()
+    out = ws.get(out_name, (x.shape[0], first.out_features))
+    _, spare_buf, lin_buf, lout_buf = layers.buffers(ws, min(CHUNK, max(x.shape[0], 1)))
+    for a in range(0, x.shape[0], CHUNK):
+        b = min(a + CHUNK, x.shape[0])
+        v = out[a:b]  # the block is computed in place in the output
+        torch.addmm(bias, x[a:b], w_t, out=v)
+        r = layers.run(v, spare_buf[: b - a], lin_buf, lout_buf)
+        if r.data_ptr() != v.data_ptr():
+            v.copy_(r)
+    return out
 
 
 def node_update(

@@ -26,7 +26,7 @@ def edge_scores(kind: str, model: Any, graph: EventGraph, device: str) -> np.nda
     """Edge scores of one graph (no gradient; the filter in batches of edges)."""
     import torch
 
-    from lhcml.gnn.lightning import compact
+    from lhcml.gnn.features import compact
 
     x = torch.from_numpy(graph.x).to(device)
     ei = torch.from_numpy(graph.edge_index).to(device)

@@ -194,9 +194,13 @@ class InteractionNetwork(nn.Module):
         if edge_attr is None:
             edge_attr = edge_features(x, edge_index)
         edge_attr = self.edge_norm(edge_attr)
-        h = self.node_encoder(self.node_norm(x))
-        if self.fused and fused.supported(h, edge_attr):
+        x = self.node_norm(x)
+        if self.fused and fused.supported(x, edge_attr):
+            # Float32 at every precision: a bfloat16 encoder saved 9 of 28 ms per
+            # mu = 200 event but quadrupled the edges whose score crosses the cut.
+            h = fused.node_mlp(self.node_encoder, x, ws=self._workspace)
             return self._forward_fused(h, edge_index, edge_attr)
+        h = self.node_encoder(x)
         e = self.edge_encoder[1:](_pair_linear(self.edge_encoder[0], h, edge_index, edge_attr))
         for it in range(self.n_iterations):
             conv = self.convs[min(it, len(self.convs) - 1)]
