@@ -81,7 +81,7 @@ def test_numba_and_numpy_engines_give_the_same_edges_in_order(
     module_map: ModuleMap, trackml_prefix
 ) -> None:
     # The toy map on a toy event (wrapping windows), and the shipped map on the shared
-    # real TrackML event (translated module ids; ~5k edges): equal arrays, same order.
+    # real TrackML event (translated module ids; ~4k edges): equal arrays, same order.
     from lhcml.gnn.pipeline import GNNChain
     from lhcml.io import read_detectors, read_event
 
@@ -94,10 +94,34 @@ def test_numba_and_numpy_engines_give_the_same_edges_in_order(
     det = read_detectors(trackml_prefix.parent / "detectors.csv.gz")
     hits = translate_modules(real.hits, det, chain.centres)
     b = chain.module_map.build_edges(hits)
-    assert b.shape[1] > 4_000
+    assert b.shape[1] > 3_000
     np.testing.assert_array_equal(b, chain.module_map.build_edges(hits, engine="numpy"))
     with pytest.raises(ConfigError, match="engine 'loop'"):
         chain.module_map.build_edges(hits, engine="loop")
+
+
+def test_pairs_in_both_orders_give_each_hit_pair_once(module_map: ModuleMap) -> None:
+    # A map holding each pair in both orders (wide windows) finds every hit pair twice:
+    # the edges are deduplicated (first found kept), as without the reversed pairs.
+    import copy
+
+    assert not module_map._pairs_can_repeat()  # the toy map: one order per pair
+    both = copy.copy(module_map)
+    t = module_map.table
+    assert t is not None
+    rev = t.rename(columns={"m1": "m2", "m2": "m1"})
+    wide = {f"{v}_{e}": (-1e9 if e == "min" else 1e9) for v in VARIABLES for e in ("min", "max")}
+    both.table = pd.concat([t.assign(**wide), rev.assign(**wide)], ignore_index=True)
+    assert both._pairs_can_repeat()
+    event = toy_event(1003, 20)
+    edges = both.build_edges(event.hits)
+    keys = np.minimum(edges[0], edges[1]) * len(event.hits) + np.maximum(edges[0], edges[1])
+    assert len(np.unique(keys)) == edges.shape[1] > 100
+    np.testing.assert_array_equal(edges, both.build_edges(event.hits, engine="numpy"))
+    forward = copy.copy(module_map)
+    forward.table = t.assign(**wide)
+    ref = forward.build_edges(event.hits)
+    assert {tuple(sorted(e)) for e in edges.T.tolist()} == {tuple(sorted(e)) for e in ref.T.tolist()}
 
 
 def test_efficiency_on_new_events_and_wider_windows(module_map: ModuleMap, tmp_path) -> None:

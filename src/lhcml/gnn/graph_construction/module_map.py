@@ -367,6 +367,10 @@ class ModuleMap:
             lo = np.ascontiguousarray(np.stack([win[v][0] for v in VARIABLES]))
             hi = np.ascontiguousarray(np.stack([win[v][1] for v in VARIABLES]))
             a_s, b_s = _map_edges(skey, r, phi, z, eta, start, count, u1, u2, lo, hi)
+            if not self._pairs_can_repeat():
+                # Each hit pair then comes from one module pair, once: no dedup sort
+                # (20-40 ms of a mu = 200 event).
+                return np.vstack([order[a_s], order[b_s]]).astype(np.int64)
             return _unique_edges(order[a_s], order[b_s], len(hits))
         if engine != "numpy":
             raise ConfigError(f"module map: engine '{engine}' unknown; use numba or numpy")
@@ -414,6 +418,21 @@ class ModuleMap:
                 out_b.append(b[keep])
                 first = last
         return _unique_edges(order[np.concatenate(out_a)], order[np.concatenate(out_b)], len(hits))
+
+    def _pairs_can_repeat(self) -> bool:
+        """Whether a hit pair can come out twice: the map holds some module pair in both
+        orders, or a module paired with itself (cached per table)."""
+        table = self._table()
+        cached = getattr(self, "_repeat_cache", None)
+        if cached is not None and cached[0] is table:
+            return cached[1]
+        m1, m2 = table["m1"].to_numpy(np.int64), table["m2"].to_numpy(np.int64)
+        mods = np.unique(np.concatenate((m1, m2)))
+        i1, i2 = np.searchsorted(mods, m1), np.searchsorted(mods, m2)
+        n = len(mods)
+        repeat = bool((m1 == m2).any()) or bool(np.isin(i2 * n + i1, i1 * n + i2).any())
+        self._repeat_cache = (table, repeat)
+        return repeat
 
     # -- files ----------------------------------------------------------------------
 
