@@ -176,12 +176,12 @@ def main() -> None:
     from lhcml.io import read_detectors, read_event
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_realdata_"))
-    if args.sim is None:
-        args.sim = tmp / "sim"
-        simulate(args.sim, 0.0)
-    if args.noisy_sim is None:
-        args.noisy_sim = tmp / "noisy"
-        simulate(args.noisy_sim, 0.35)
+    # Missing events are simulated (into the given folder, so a second run reuses them).
+    args.sim = args.sim or tmp / "sim"
+    args.noisy_sim = args.noisy_sim or tmp / "noisy"
+    for folder, noise in ((args.sim, 0.0), (args.noisy_sim, 0.35)):
+        if not folder.exists():
+            simulate(folder, noise)
     model_dirs = args.models or [default_model_dir()]
     chains = {_label(d): GNNChain(d, threads=args.threads) for d in model_dirs}
     for chain in chains.values():
