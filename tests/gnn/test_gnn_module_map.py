@@ -121,7 +121,9 @@ def test_pairs_in_both_orders_give_each_hit_pair_once(module_map: ModuleMap) -> 
     forward = copy.copy(module_map)
     forward.table = t.assign(**wide)
     ref = forward.build_edges(event.hits)
-    assert {tuple(sorted(e)) for e in edges.T.tolist()} == {tuple(sorted(e)) for e in ref.T.tolist()}
+    assert {tuple(sorted(e)) for e in edges.T.tolist()} == {
+        tuple(sorted(e)) for e in ref.T.tolist()
+    }
 
 
 def test_efficiency_on_new_events_and_wider_windows(module_map: ModuleMap, tmp_path) -> None:
