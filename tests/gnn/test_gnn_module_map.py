@@ -159,6 +159,12 @@ def test_count_scaled_margin_widens_rare_pairs_more(module_map: ModuleMap, tmp_p
         lo, hi = plain[v]
         np.testing.assert_allclose(scaled[v][0], lo - expected * (hi - lo))
         np.testing.assert_allclose(scaled[v][1], hi + expected * (hi - lo))
+    # The windows are kept between calls, and computed again when a setting changes.
+    mm = ModuleMap.load(path, margin=0.0, **pads)
+    assert mm.windows() is mm.windows()
+    mm.config["margin"] = 0.5
+    lo, hi = plain["z0"]
+    np.testing.assert_allclose(mm.windows()["z0"][1], hi + 0.5 * (hi - lo))
     # The saved config carries the setting; a map without it keeps the uniform margin.
     assert ModuleMap.load(path, margin_count=0.8).config["margin_count"] == 0.8
     assert ModuleMap.load(path).config["margin_count"] is None

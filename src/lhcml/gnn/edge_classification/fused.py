@@ -587,8 +587,8 @@ def node_mlp(
     """``mlp(x)`` in blocks of rows (CPU, float32, no grad): the node encoder.
 
     Its first layer is a float32 product (a few input features); LayerNorm, ReLU and the
-    hidden layers run as in :func:`pair_mlp` (the torch modules took 0.07 s of a mu = 200
-    event, mostly LayerNorm).
+    hidden layers run as in :func:`pair_mlp` (on 135k mu = 200 nodes, one thread: 28 ms
+    against 122 ms for the torch modules).
 
     Args:
         mlp: a :func:`~lhcml.gnn.mlp.make_mlp` MLP, every layer activated.

@@ -197,7 +197,8 @@ class InteractionNetwork(nn.Module):
         x = self.node_norm(x)
         if self.fused and fused.supported(x, edge_attr):
             # Float32 at every precision: a bfloat16 encoder saved 9 of 28 ms per
-            # mu = 200 event but quadrupled the edges whose score crosses the cut.
+            # mu = 200 event but moved scores further from the torch path (736k edges:
+            # 266 across the 0.8 cut against 251, largest change 0.19 against 0.15).
             h = fused.node_mlp(self.node_encoder, x, ws=self._workspace)
             return self._forward_fused(h, edge_index, edge_attr)
         h = self.node_encoder(x)
