@@ -216,3 +216,48 @@ def test_translate_modules_through_centres() -> None:
     moved = det.assign(cx=det["cx"] + 5.0)
     with pytest.raises(InputError, match="same detector"):
         translate_modules(hits, moved, ref)
+
+
+def _with_displaced(event, share: float = 0.5, seed: int = 0):
+    """The event with a share of its particles marked as displaced decays (made at
+    r = 40 mm, not primary), and one displaced particle made beyond 300 mm."""
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    p = event.particles.copy()
+    displaced = rng.random(len(p)) < share
+    p["primary"] = ~displaced
+    p["prod_r"] = np.where(displaced, 40.0, 0.0).astype(np.float32)
+    p.loc[np.flatnonzero(displaced)[0], "prod_r"] = 500.0
+    return dataclasses.replace(event, particles=p)
+
+
+def test_extend_adds_the_new_particles_once(toy_events: list) -> None:
+    events = [_with_displaced(e, seed=i) for i, e in enumerate(toy_events[:3])]
+    wide = {"primary_only": False, "max_prod_r": 300.0}
+    prim = ModuleMap(pt_min=0.9).fit(events)
+    direct = ModuleMap(pt_min=0.9, **wide).fit(events)
+    # The same events again: primaries are not counted twice, so fit + extend equals a
+    # fit with the wider selection, counts and extremes.
+    extended = ModuleMap(pt_min=0.9).fit(events).extend(events, **wide)
+    assert extended.config["primary_only"] is False and extended.config["max_prod_r"] == 300
+    a, b = direct.table, extended.table
+    assert a is not None and b is not None and prim.table is not None
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    # Hand count: 4 doublets per selected particle (5 layers), the one beyond 300 mm not.
+    n_sel = sum(int((e.particles["prod_r"] <= 300).sum()) for e in events)
+    assert b["count"].sum() == 4 * n_sel
+    assert b["count"].sum() > prim.table["count"].sum()
+    # Extending with what the map already selects adds nothing.
+    again = ModuleMap(pt_min=0.9, **wide).fit(events).extend(events, **wide)
+    pd.testing.assert_frame_equal(again.table, a, check_dtype=False)
+
+
+def test_extend_refuses_other_settings_and_no_events(toy_events: list) -> None:
+    mm = ModuleMap(pt_min=0.9).fit(toy_events[:1])
+    with pytest.raises(ConfigError, match="margin"):
+        mm.extend(toy_events[:1], margin=0.1)
+    with pytest.raises(InputError, match="no events"):
+        mm.extend([], primary_only=False)
+    with pytest.raises(ConfigError, match="not built"):
+        ModuleMap().extend(toy_events[:1], primary_only=False)

@@ -45,6 +45,7 @@ from lhcml.gnn.graph_construction.evaluate import evaluate_graphs
 from lhcml.gnn.graph_construction.infer import metric_learning_infer, module_map_infer
 from lhcml.gnn.graph_construction.train import (
     metric_learning_train,
+    module_map_extend,
     module_map_train,
     write_node_graphs,
 )
@@ -212,6 +213,21 @@ def train_chain(
         metrics["module_map_train"] = step(
             "module_map_train",
             lambda: module_map_train(fit_samples, mm_dir, mm_cfg.get("params"), progress=progress),
+        )
+    if mm_cfg.get("extend"):
+        # More particles (e.g. displaced decays) added to a fitted map, without its fit
+        # samples: ``{samples: [...], params: {primary_only: false, ...}}``.
+        ext = mm_cfg["extend"]
+        if not isinstance(ext, dict) or not ext.get("samples") or not ext.get("params"):
+            raise ConfigError("module_map.extend needs 'samples' (a list) and 'params'")
+        metrics["module_map_extend"] = step(
+            "module_map_extend",
+            lambda: module_map_extend(
+                mm_dir,
+                [sample(s) for s in ext["samples"]],
+                dict(ext["params"]),
+                progress=progress,
+            ),
         )
     inputs = [("train", n, d) for n, d in zip(train_names, train_dirs, strict=True)]
     inputs += [("val", splits["val"], val), ("test", splits["test"], test)]

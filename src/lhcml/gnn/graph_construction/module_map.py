@@ -178,6 +178,8 @@ class ModuleMap:
         pt_min: particles below this pT [GeV] do not enter the map.
         abs_eta_max: nor those beyond this |eta|.
         primary_only: learn from primary particles only (secondaries widen the z0 windows).
+        max_prod_r: nor particles made beyond this radius [mm] (``None``: no cut).
+        exclude_electrons: nor electrons (bremsstrahlung bends them off the windows).
         min_count: module pairs seen fewer times are dropped.
         margin: each window is widened on both sides by ``margin`` times its width ...
         margin_count: ... or, if set, by ``min(margin, margin_count / sqrt(count))`` times
@@ -195,6 +197,8 @@ class ModuleMap:
         pt_min: float = 0.9,
         abs_eta_max: float = 4.0,
         primary_only: bool = True,
+        max_prod_r: float | None = None,
+        exclude_electrons: bool = False,
         min_count: int = 1,
         margin: float = 0.2,
         margin_count: float | None = None,
@@ -212,6 +216,8 @@ class ModuleMap:
             "pt_min": pt_min,
             "abs_eta_max": abs_eta_max,
             "primary_only": primary_only,
+            "max_prod_r": max_prod_r,
+            "exclude_electrons": exclude_electrons,
             "min_count": min_count,
             "margin": margin,
             "margin_count": margin_count,
@@ -230,19 +236,28 @@ class ModuleMap:
 
     # -- building -------------------------------------------------------------------
 
-    def doublets(self, event: Event) -> pd.DataFrame:
-        """Truth doublets of the selected particles of one event: modules and variables."""
+    def selection(self) -> FiducialSelection:
+        """The particles whose doublets the map learns."""
+        c = self.config
+        return FiducialSelection(
+            pt_min=c["pt_min"],
+            abs_eta_max=c["abs_eta_max"],
+            min_hits=2,
+            primary_only=c["primary_only"],
+            max_prod_r=c.get("max_prod_r"),
+            exclude_electrons=c.get("exclude_electrons", False),
+        )
+
+    def doublets(self, event: Event, *, beyond: FiducialSelection | None = None) -> pd.DataFrame:
+        """Truth doublets of the selected particles of one event: modules and variables
+        (only of those ``beyond`` does not select, if given)."""
         edges, pid = truth_edges(event)
         assert event.truth is not None and event.particles is not None
-        sel = FiducialSelection(
-            pt_min=self.config["pt_min"],
-            abs_eta_max=self.config["abs_eta_max"],
-            min_hits=2,
-            primary_only=self.config["primary_only"],
-        )
         from lhcml.gnn.features import target_particles
 
-        keep = np.isin(pid, target_particles(event, sel))
+        keep = np.isin(pid, target_particles(event, self.selection()))
+        if beyond is not None:
+            keep &= ~np.isin(pid, target_particles(event, beyond))
         edges = edges[:, keep]
         keys = module_keys(event.hits)
         r, phi, z = _cylindrical(event.hits)
@@ -259,22 +274,64 @@ class ModuleMap:
         Raises:
             InputError: no event, or no truth doublet in them.
         """
+        table = self._accumulate(events, batch=batch, beyond=None)
+        if len(table) == 0:
+            raise InputError("module map: no truth doublets in the training events")
+        self.table = table[table["count"] >= self.config["min_count"]].reset_index(drop=True)
+        return self
+
+    def extend(self, events: Iterable[Event], *, batch: int = 50, **selection: Any) -> ModuleMap:
+        """Widen a fitted map to more particles without refitting it.
+
+        ``selection`` changes the map's particle settings (``primary_only``,
+        ``max_prod_r``, ``exclude_electrons``, ``pt_min``, ``abs_eta_max``); the doublets
+        of the particles the new settings select and the old ones did not are added to
+        the counts and extremes, so that ``events`` may overlap the fit events. E.g.
+        displaced decays (K0s, Lambda, b hadrons), which TrackML counts as primaries and
+        our simulation does not (docs/real-data.md).
+
+        Raises:
+            ConfigError: a setting that is not a particle setting, or no map yet.
+            InputError: no event.
+        """
+        allowed = {"primary_only", "max_prod_r", "exclude_electrons", "pt_min", "abs_eta_max"}
+        bad = sorted(set(selection) - allowed)
+        if bad:
+            raise ConfigError(f"module map extend: {bad} not particle settings {sorted(allowed)}")
+        old_table, before = self._table(), self.selection()
+        self.config.update(selection)
+        n_before = self.n_events
+        added = self._accumulate(events, batch=batch, beyond=before)
+        if self.n_events == n_before:
+            raise InputError("module map extend: no events")
+        merged = _reduce(pd.concat([old_table, added], ignore_index=True), raw=False)
+        self.table = merged[merged["count"] >= self.config["min_count"]].reset_index(drop=True)
+        return self
+
+    def _accumulate(
+        self, events: Iterable[Event], *, batch: int, beyond: FiducialSelection | None
+    ) -> pd.DataFrame:
+        """Per-pair counts and extremes of the events' doublets; reduced every ``batch``
+        events, so memory stays bounded however many events are used."""
         partial: list[pd.DataFrame] = []
         pending: list[pd.DataFrame] = []
         for event in events:
-            pending.append(self.doublets(event))
+            pending.append(self.doublets(event, beyond=beyond))
             self.n_events += 1
             if len(pending) >= batch:
                 partial.append(_reduce(pd.concat(pending, ignore_index=True), raw=True))
                 pending = []
         if pending:
             partial.append(_reduce(pd.concat(pending, ignore_index=True), raw=True))
-        if not partial or sum(len(p) for p in partial) == 0:
-            raise InputError("module map: no truth doublets in the training events")
-        table = _reduce(pd.concat(partial, ignore_index=True), raw=False)
-        table = table[table["count"] >= self.config["min_count"]].reset_index(drop=True)
-        self.table = table
-        return self
+        if not partial:
+            return _reduce(self.doublets_columns(), raw=True)
+        return _reduce(pd.concat(partial, ignore_index=True), raw=False)
+
+    @staticmethod
+    def doublets_columns() -> pd.DataFrame:
+        """An empty doublet table."""
+        cols = {c: pd.Series(dtype=np.int64) for c in ("m1", "m2")}
+        return pd.DataFrame({**cols, **{v: pd.Series(dtype=np.float64) for v in VARIABLES}})
 
     def windows(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Widened ``(low, high)`` window of each variable for each module pair (computed

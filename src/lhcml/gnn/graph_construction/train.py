@@ -65,6 +65,43 @@ def module_map_train(
     }
 
 
+def module_map_extend(
+    model_dir: str | Path,
+    events: Sequence[str | Path],
+    selection: dict[str, Any],
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Widen the map in ``model_dir`` to more particles (:meth:`ModuleMap.extend`),
+    rewriting its ``module_map.parquet``.
+
+    Returns:
+        Summary: module pairs before and after, events added, seconds.
+    """
+    from lhcml.gnn.graph_construction.module_map import ModuleMap
+
+    start = time.perf_counter()
+    path = Path(model_dir) / "module_map.parquet"
+    mm = ModuleMap.load(path)
+    before, n_before = len(mm._table()), mm.n_events
+    sources = [s for e in events for s in event_sources(e)]
+    mm.extend(
+        (
+            read_graph_event(src, eid)
+            for src, eid in track_progress(sources, "module map: extending", progress)
+        ),
+        **selection,
+    )
+    mm.save(path)
+    return {
+        "module_pairs_before": before,
+        "module_pairs": len(mm._table()),
+        "events": mm.n_events - n_before,
+        "selection": selection,
+        "seconds": time.perf_counter() - start,
+    }
+
+
 def write_node_graphs(
     events: str | Path,
     out_dir: str | Path,
