@@ -261,3 +261,26 @@ def test_extend_refuses_other_settings_and_no_events(toy_events: list) -> None:
         mm.extend([], primary_only=False)
     with pytest.raises(ConfigError, match="not built"):
         ModuleMap().extend(toy_events[:1], primary_only=False)
+
+
+def test_module_map_extend_rewrites_the_map_file(toy_events: list, tmp_path) -> None:
+    import dataclasses
+
+    from lhcml.gnn.graph_construction.train import module_map_extend
+    from lhcml.io import write_event
+
+    events = [
+        dataclasses.replace(_with_displaced(e, seed=i), event_id=i)
+        for i, e in enumerate(toy_events[:2])
+    ]
+    src = tmp_path / "events"
+    for e in events:
+        write_event(e, src)
+    ModuleMap(pt_min=0.9).fit(events).save(tmp_path / "map" / "module_map.parquet")
+    wide = {"primary_only": False, "max_prod_r": 300.0}
+    out = module_map_extend(tmp_path / "map", [src], wide, progress=False)
+    assert out["events"] == 2 and out["module_pairs"] >= out["module_pairs_before"]
+    loaded = ModuleMap.load(tmp_path / "map" / "module_map.parquet")
+    assert loaded.config["primary_only"] is False and loaded.n_events == 4
+    direct = ModuleMap(pt_min=0.9, **wide).fit(events)
+    pd.testing.assert_frame_equal(loaded.table, direct.table, check_dtype=False)
