@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lhcml.gnn.features import event_nodes, truth_edges_found
+from lhcml.gnn.features import event_nodes, graph_metrics
 from lhcml.gnn.files import find_detectors
 from lhcml.gnn.graph_construction.infer import _detector_translation
 from lhcml.gnn.graph_construction.module_map import ModuleMap
@@ -29,19 +29,17 @@ TARGET = FiducialSelection(
 
 
 def lost_and_edges(mm: ModuleMap, directory: Path, models: Path) -> tuple[int, int, float]:
-    det = find_detectors(directory)
-    translate = _detector_translation(models, det)
-    lost = total = edges = 0
-    ids = list_events(directory)
-    for eid in ids:
+    translate = _detector_translation(models, find_detectors(directory))
+    graphs = []
+    for eid in list_events(directory):
         event = read_event(directory, eid)
         graph = event_nodes(event, target=TARGET)
-        ei = mm.build_edges(translate(event.hits))
-        found = truth_edges_found(ei, graph.truth_edge_index, len(graph.hit_id))
-        lost += int((~found[graph.truth_target]).sum())
-        total += int(graph.truth_target.sum())
-        edges += ei.shape[1]
-    return lost, total, edges / len(ids)
+        graph.edge_index = mm.build_edges(translate(event.hits))
+        graph.relabel()
+        graphs.append(graph)
+    m = graph_metrics(graphs)
+    total = m["target_truth_edges"]
+    return total - m["target_truth_edges_found"], total, m["edges_per_event"]
 
 
 def main() -> None:

@@ -18,7 +18,12 @@ import pandas as pd
 from lhcml.gnn.features import truth_edges, truth_edges_found
 from lhcml.gnn.pipeline import GNNChain
 from lhcml.io import list_events, read_event
-from lhcml.metrics.tracking import match_tracks, particle_table
+from lhcml.metrics.tracking import FiducialSelection, match_tracks, particle_table
+
+#: pT > 1 GeV, |eta| < 4, >= 5 hits, no electrons; primaries and displaced within 300 mm.
+FIDUCIAL = FiducialSelection(
+    pt_min=1.0, min_hits=5, primary_only=False, max_prod_r=300.0, exclude_electrons=True
+)
 
 
 def stage(graph_share: float, pass_share: float) -> str:
@@ -43,14 +48,13 @@ def main() -> None:
         m = match_tracks(res.tracks, event.truth, "double_majority")
         found = set(m.loc[m.matched & (m.nhits >= 5), "particle_id"])
         kin = particle_table(event.particles)
-        nh = event.truth.groupby("particle_id").size().reindex(kin.particle_id)
-        base = (kin.pt >= 1) & (kin.eta.abs() <= 4) & (nh.fillna(0).to_numpy() >= 5)
-        base &= kin.particle_type.abs() != 11
+        nh = event.truth.groupby("particle_id").size().reindex(kin.particle_id).fillna(0)
+        base = FIDUCIAL.select(event.particles, nh.to_numpy())
         edges, epid = truth_edges(event)
         final = res.edges[list(res.edges)[-1]]
         kept = truth_edges_found(res.edges["graph_construction"], edges, len(event.hits))
         passed = truth_edges_found(final[:, res.scores >= threshold], edges, len(event.hits))
-        kinds = (("primary", kin.primary), ("displaced", ~kin.primary & (kin.prod_r <= 300)))
+        kinds = (("primary", kin.primary), ("displaced", ~kin.primary))
         for kind, mask in kinds:
             for pid in kin.particle_id[base & mask]:
                 if pid in found:

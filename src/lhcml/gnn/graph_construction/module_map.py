@@ -44,6 +44,14 @@ if TYPE_CHECKING:
 
 #: Doublet variables with a window per module pair.
 VARIABLES: tuple[str, ...] = ("z0", "dphi", "phi_slope", "deta")
+#: The map's settings that choose the particles it learns (FiducialSelection's names).
+PARTICLE_SETTINGS: tuple[str, ...] = (
+    "pt_min",
+    "abs_eta_max",
+    "primary_only",
+    "max_prod_r",
+    "exclude_electrons",
+)
 _CLAMP = 1.0e4  # z0 of doublets with dr ~ 0 (endcap to endcap) is clamped, not infinite
 
 
@@ -238,15 +246,7 @@ class ModuleMap:
 
     def selection(self) -> FiducialSelection:
         """The particles whose doublets the map learns."""
-        c = self.config
-        return FiducialSelection(
-            pt_min=c["pt_min"],
-            abs_eta_max=c["abs_eta_max"],
-            min_hits=2,
-            primary_only=c["primary_only"],
-            max_prod_r=c.get("max_prod_r"),
-            exclude_electrons=c.get("exclude_electrons", False),
-        )
+        return FiducialSelection(min_hits=2, **{k: self.config[k] for k in PARTICLE_SETTINGS})
 
     def doublets(self, event: Event, *, beyond: FiducialSelection | None = None) -> pd.DataFrame:
         """Truth doublets of the selected particles of one event: modules and variables
@@ -294,10 +294,9 @@ class ModuleMap:
             ConfigError: a setting that is not a particle setting, or no map yet.
             InputError: no event.
         """
-        allowed = {"primary_only", "max_prod_r", "exclude_electrons", "pt_min", "abs_eta_max"}
-        bad = sorted(set(selection) - allowed)
+        bad = sorted(set(selection) - set(PARTICLE_SETTINGS))
         if bad:
-            raise ConfigError(f"module map extend: {bad} not particle settings {sorted(allowed)}")
+            raise ConfigError(f"module map extend: {bad} not particle settings {PARTICLE_SETTINGS}")
         old_table, before = self._table(), self.selection()
         self.config.update(selection)
         n_before = self.n_events
@@ -323,15 +322,11 @@ class ModuleMap:
                 pending = []
         if pending:
             partial.append(_reduce(pd.concat(pending, ignore_index=True), raw=True))
-        if not partial:
-            return _reduce(self.doublets_columns(), raw=True)
+        if not partial:  # no events: an empty table of the same columns
+            cols = {c: pd.Series(dtype=np.int64) for c in ("m1", "m2")}
+            empty = pd.DataFrame({**cols, **{v: pd.Series(dtype=np.float64) for v in VARIABLES}})
+            return _reduce(empty, raw=True)
         return _reduce(pd.concat(partial, ignore_index=True), raw=False)
-
-    @staticmethod
-    def doublets_columns() -> pd.DataFrame:
-        """An empty doublet table."""
-        cols = {c: pd.Series(dtype=np.int64) for c in ("m1", "m2")}
-        return pd.DataFrame({**cols, **{v: pd.Series(dtype=np.float64) for v in VARIABLES}})
 
     def windows(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Widened ``(low, high)`` window of each variable for each module pair (computed

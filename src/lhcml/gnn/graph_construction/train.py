@@ -83,7 +83,8 @@ def module_map_extend(
     start = time.perf_counter()
     path = Path(model_dir) / "module_map.parquet"
     mm = ModuleMap.load(path)
-    before, n_before = len(mm._table()), mm.n_events
+    assert mm.table is not None
+    before, n_before = len(mm.table), mm.n_events
     sources = [s for e in events for s in event_sources(e)]
     mm.extend(
         (
@@ -95,7 +96,7 @@ def module_map_extend(
     mm.save(path)
     return {
         "module_pairs_before": before,
-        "module_pairs": len(mm._table()),
+        "module_pairs": len(mm.table),
         "events": mm.n_events - n_before,
         "selection": selection,
         "seconds": time.perf_counter() - start,
